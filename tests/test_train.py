@@ -329,3 +329,31 @@ def test_data_parallel_matches_single_device():
     out = subprocess.run([sys.executable, "-c", _MULTI_DEVICE], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.startswith("OK")
+
+
+def test_fixed_buffers_are_not_trained():
+    import sciml.nn
+
+    model = sciml.nn.build("mlp", key=jr.key(0), in_size=2, out_size=1, width=8, depth=1,
+                           fourier_features=4, input_mean=[0.0, 1.0], input_std=[1.0, 2.0])
+    size = lambda tree: sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_inexact_array)))
+    fixed = size(model.features) + size(model.input_normaliser)
+    assert fixed == 4 * 2 + 2 + 2
+    assert st.count_parameters(model) == {"trainable": size(model) - fixed, "frozen": 0, "total": size(model) - fixed}
+    x = jr.normal(jr.key(1), (32, 2))
+    res = st.fit(model, lambda m, b, k: jnp.mean((jax.vmap(m)(b[0]) - b[1]) ** 2), (x, x[:, :1]),
+                 {"name": "adamw", "learning_rate": 1e-2, "weight_decay": 0.5}, steps=3, key=jr.key(0), quiet=True)
+    # Decoupled weight decay would shrink them if the optimizer saw them.
+    assert tree_equal_bytes(model.features, res.model.features)
+    assert tree_equal_bytes(model.input_normaliser, res.model.input_normaliser)
+    assert not tree_equal_bytes(model, res.model)
+
+
+def test_wrong_sample_shape_says_expected_and_given():
+    import sciml.nn
+
+    model = sciml.nn.build("mlp", key=jr.key(0), in_size=3, out_size=1, width=4, depth=1)
+    x = jnp.zeros((8, 4))
+    with pytest.raises(ValueError, match=r"expected .*\(3,\).*\(4,\)"):
+        st.fit(model, _mse_loss, (x, jnp.zeros((8, 1))), {"name": "sgd", "learning_rate": 1.0}, steps=1,
+               key=jr.key(0), quiet=True)

@@ -17,15 +17,24 @@ def _is_param(leaf: Any) -> bool:
     return eqx.is_inexact_array(leaf)
 
 
+def _fixed_types() -> tuple[type, ...]:
+    from ..nn import FourierFeatures, Normaliser
+
+    return (eqx.nn.StateIndex, FourierFeatures, Normaliser)
+
+
 def _state_index_mask(model: PyTree) -> PyTree:
-    # Initial BatchNorm statistics stored in an `eqx.nn.StateIndex` are state, not
-    # parameters: an optimizer must never see them (weight decay would move them).
+    # Initial BatchNorm statistics, Fourier-feature frequencies and normalisation
+    # statistics are arrays but not parameters: an optimizer must never see them
+    # (decoupled weight decay would shrink them even with a zero gradient).
+    fixed = _fixed_types()
+
     def mark(node):
-        if isinstance(node, eqx.nn.StateIndex):
+        if isinstance(node, fixed):
             return jtu.tree_map(lambda _: False, node)
         return True
 
-    return jtu.tree_map(mark, model, is_leaf=lambda n: isinstance(n, eqx.nn.StateIndex))
+    return jtu.tree_map(mark, model, is_leaf=lambda n: isinstance(n, fixed))
 
 
 def _paths(model: PyTree) -> list[str]:
@@ -67,7 +76,8 @@ def trainable(
 ) -> PyTree:
     """Build the filter spec of trainable parameters.
 
-    Every floating-point array is trainable by default. `only` restricts training to
+    Every floating-point array is trainable by default, except fixed buffers: BatchNorm
+    state, Fourier-feature frequencies and `Normaliser` statistics. `only` restricts training to
     the chosen sub-trees, then `freeze` removes sub-trees from what remains. A selector
     is a path string as printed by `jax.tree_util.keystr` without the leading dot
     (`"encoder"`, `"blocks[0].conv"`) or a callable picking sub-trees

@@ -136,10 +136,16 @@ def _train_step(
     finite = jnp.isfinite(value) & _all_finite(grads)
     first_bad = (carry.bad_step < 0) & ~finite
     ok = finite & (carry.bad_step < 0) if halt_on_bad else finite
+    # One conditional on the whole tuple: cheaper than a select per leaf.
+    params, opt_state, new_state = jax.lax.cond(
+        ok,
+        lambda: (params, opt_state, new_state),
+        lambda: (carry.params, carry.opt_state, carry.state if stateful else None),
+    )
     new = _Carry(
-        params=_select(ok, params, carry.params),
-        opt_state=_select(ok, opt_state, carry.opt_state),
-        state=_select(ok, new_state, carry.state) if stateful else None,
+        params=params,
+        opt_state=opt_state,
+        state=new_state,
         step=carry.step + 1,
         bad_step=jnp.where(first_bad, carry.step, carry.bad_step),
         skipped=carry.skipped + (~finite).astype(carry.skipped.dtype),
