@@ -357,3 +357,15 @@ def test_wrong_sample_shape_says_expected_and_given():
     with pytest.raises(ValueError, match=r"expected .*\(3,\).*\(4,\)"):
         st.fit(model, _mse_loss, (x, jnp.zeros((8, 1))), {"name": "sgd", "learning_rate": 1.0}, steps=1,
                key=jr.key(0), quiet=True)
+
+
+def test_load_rebuilds_from_registry_metadata_in_saved_dtype(tmp_path):
+    import sciml.nn
+
+    config = dict(in_size=2, out_size=1, width=4, depth=1)
+    model = sciml.nn.build("mlp", key=jr.key(0), **config)
+    model32 = jax.tree_util.tree_map(lambda x: x.astype(jnp.float32) if eqx.is_inexact_array(x) else x, model)
+    st.save(tmp_path / "model.eqx", model32, architecture="mlp", config=config)
+    back = st.load(tmp_path / "model.eqx")
+    assert tree_equal_bytes(back, model32)
+    assert (tmp_path / "model.eqx").stat().st_mode & 0o044  # readable by others, as usual files

@@ -18,10 +18,14 @@ from .._misc import atomic_write, atomic_write_json
 FORMAT = "sciml-model-1"
 
 
+def _is_array_like(x: Any) -> bool:
+    return eqx.is_array(x) or isinstance(x, jax.ShapeDtypeStruct)
+
+
 def _signature(tree: PyTree) -> list[tuple[str, str]]:
     """(path, dtype[shape]) of every array leaf: what must match to load a file."""
     out = []
-    for path, leaf in jtu.tree_leaves_with_path(eqx.filter(tree, eqx.is_array)):
+    for path, leaf in jtu.tree_leaves_with_path(eqx.filter(tree, _is_array_like)):
         if leaf is None:
             continue
         shape = ",".join(str(d) for d in np.shape(leaf))
@@ -119,7 +123,8 @@ def load(path: str | os.PathLike, like: PyTree | None = None) -> PyTree:
     if not path.exists():
         raise FileNotFoundError(f"no model file {path}")
     meta = load_metadata(path)
-    if like is None:
+    from_skeleton = like is None
+    if from_skeleton:
         like = _skeleton(meta, path)
     expected = _signature(like)
     saved = [tuple(s.rsplit(" ", 1)) for s in meta.get("leaves", [])]
@@ -128,16 +133,23 @@ def load(path: str | os.PathLike, like: PyTree | None = None) -> PyTree:
             f"{path} holds {len(saved)} arrays but the given structure has {len(expected)}: "
             "it was saved from a different model or configuration"
         )
+    # A rebuilt skeleton takes the session's default dtype; the file's dtype wins.
+    strip = (lambda sig: sig.split("[", 1)[1]) if from_skeleton else (lambda sig: sig)
     for i, ((sp, ss), (ep, es)) in enumerate(zip(saved, expected)):
-        if ss != es:
+        if strip(ss) != strip(es):
             raise ValueError(
                 f"{path} does not match the given structure at array {i} ({ep or 'root'}): "
                 f"expected {es}, the file has {ss} (saved as {sp or 'root'})"
             )
-    # Skeletons from eval_shape carry ShapeDtypeStructs; give them concrete buffers.
-    like = jtu.tree_map(
-        lambda x: np.zeros(x.shape, x.dtype) if isinstance(x, jax.ShapeDtypeStruct) else x, like
-    )
+    dtypes = iter(np.dtype(ss.split("[", 1)[0]) for _, ss in saved)
+
+    def concrete(x):
+        if not _is_array_like(x):
+            return x
+        dtype = next(dtypes)  # advance for every array, so the order stays aligned
+        return np.zeros(x.shape, dtype) if isinstance(x, jax.ShapeDtypeStruct) else x
+
+    like = jtu.tree_map(concrete, like)
     return eqx.tree_deserialise_leaves(path, like)
 
 
