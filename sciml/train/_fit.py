@@ -178,10 +178,11 @@ def _compiled_step(
     function, optimizer object and model structure) share one compiled step.
     """
 
-    def step(dynamic_carry, data, key):
+    def step(dynamic_carry, frozen, data, key):
         carry = eqx.combine(dynamic_carry, static_carry)
         new, value = _train_step(
-            carry, static, data, key, loss, optimizer, batch_size, num_samples, halt_on_bad, shardings
+            carry, eqx.combine(frozen, static), data, key, loss, optimizer, batch_size, num_samples,
+            halt_on_bad, shardings,
         )
         return eqx.filter(new, eqx.is_array), value
 
@@ -421,8 +422,11 @@ def fit(
         )
 
     dynamic_carry, static_carry = eqx.partition(carry, eqx.is_array)
+    # Frozen arrays (fixed buffers, frozen sub-networks) are inputs of the step, not
+    # constants baked into it: the compiled step stays small and reusable across runs.
+    frozen, static_rest = eqx.partition(static, eqx.is_array)
     step_fn = _compiled_step(
-        static_carry, static, loss, optimizer, batch_size, num_samples, on_nonfinite == "raise", shardings
+        static_carry, static_rest, loss, optimizer, batch_size, num_samples, on_nonfinite == "raise", shardings
     )
     pending: list[Array] = []
     stopped_early = False
@@ -431,7 +435,7 @@ def fit(
     try:
         step = start
         while step < steps:
-            dynamic_carry, value = step_fn(dynamic_carry, data, key)
+            dynamic_carry, value = step_fn(dynamic_carry, frozen, data, key)
             pending.append(value)
             step += 1
             do_val = val_data is not None and (step % val_every == 0 or step == steps)
