@@ -1,4 +1,4 @@
-"""The `sciml` console script: `sciml list` and `sciml run PROBLEM`."""
+"""The `sciml` console script: `sciml list`, `sciml run PROBLEM`, `sciml fit DATA`, `sciml predict DIR DATA`."""
 
 import argparse
 import importlib.metadata
@@ -70,6 +70,38 @@ def _make_parser() -> _Parser:
         metavar="KEY=VALUE",
         help="override a Config field (repeatable); lists as 32,64 or [32,64]",
     )
+
+    fit = commands.add_parser(
+        "fit",
+        help="fit a surrogate to a .npz / .h5 data file",
+        description="Fit a field-to-field surrogate to a data file in the sciml.data layout and write "
+        "model.eqx, model.json, metrics.json, predictions.npz and plots to --out.",
+    )
+    fit.add_argument("data", metavar="DATA", type=Path, help="a .npz or .h5 file (layout: python -c 'help(\"sciml.data\")')")
+    fit.add_argument("--model", required=True, metavar="NAME", help="fno, resnet (variant field), mlp or transformer")
+    fit.add_argument("--out", type=Path, required=True, help="output folder")
+    fit.add_argument("--seed", type=_non_negative_int, default=0, help="seed for split, initialisation and batches (default 0)")
+    fit.add_argument("--steps", type=_positive_int, default=None, help="override the number of training steps")
+    fit.add_argument("--quiet", action="store_true", help="no progress output")
+    fit.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    fit.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a training setting (steps, batch_size, learning_rate, window, ...) or a model setting (width, modes, ...)",
+    )
+
+    predict = commands.add_parser(
+        "predict",
+        help="predict with a fitted surrogate",
+        description="Load the surrogate that `sciml fit` wrote to DIR and write its predictions for DATA.",
+    )
+    predict.add_argument("model_dir", metavar="DIR", type=Path, help="the --out folder of `sciml fit`")
+    predict.add_argument("data", metavar="DATA", type=Path, help="a data file with the layout, grid and channels trained on")
+    predict.add_argument("--out", type=Path, required=True, metavar="FILE", help="the .npz file to write")
+    predict.add_argument("--quiet", action="store_true", help="no summary output")
     return parser
 
 
@@ -127,6 +159,60 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_metrics(metrics: dict) -> None:
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            print(f"  {key} = {value:.6g}")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            print(f"  {key} = {value}")
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from .data import DataError
+    from .study import ConfigError
+    from .surrogate import fit_surrogate
+
+    where = f"sciml fit {args.data}"
+    try:
+        record = fit_surrogate(
+            args.data,
+            model=args.model,
+            out=args.out,
+            seed=args.seed,
+            steps=args.steps,
+            quiet=args.quiet,
+            resume=args.resume,
+            overrides=args.overrides,
+        )
+    except (ConfigError, DataError, FileNotFoundError) as e:
+        raise _UsageError(f"{where}: error: {_one_line(e)}") from None
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with the same command and --resume (outputs in {args.out})", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        _print_metrics(record["metrics"])
+        print(f"done in {record['wall_time_s']:.1f} s; outputs in {args.out}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .data import DataError
+    from .surrogate import predict_file
+
+    try:
+        summary = predict_file(args.model_dir, args.data, args.out)
+    except (DataError, FileNotFoundError, ValueError) as e:
+        raise _UsageError(f"sciml predict: error: {_one_line(e)}") from None
+    if not args.quiet:
+        _print_metrics(summary["metrics"])
+        print(f"wrote predictions for {summary['samples']} sample(s) to {summary['file']}")
+    return 0
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sciml` console script.
 
@@ -137,13 +223,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     **Returns:**
 
     The exit code: 0 on success, 2 for a usage error (unknown problem, bad `--set`,
-    a checkpoint that does not match), 130 when interrupted.
+    a checkpoint that does not match, a data file that does not follow the
+    `sciml.data` layout or does not match the fitted model), 130 when interrupted.
     """
     parser = _make_parser()
     try:
         args = parser.parse_args(None if argv is None else list(argv))
         if args.command == "list":
             return _list()
+        if args.command == "fit":
+            return _fit(args)
+        if args.command == "predict":
+            return _predict(args)
         return _run(args)
     except _UsageError as e:
         print(e, file=sys.stderr)
