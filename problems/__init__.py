@@ -15,6 +15,7 @@ import types
 
 
 _PROBLEMS: dict[str, str] = {
+    "ensemble_regression": "problems.ensemble_regression",
     "field_regimes": "problems.field_regimes",
 }
 

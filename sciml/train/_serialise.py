@@ -156,6 +156,11 @@ def load(path: str | os.PathLike, like: PyTree | None = None) -> PyTree:
 def _skeleton(meta: dict[str, Any], path: Path) -> PyTree:
     from .. import nn
 
+    if "ensemble" in meta:
+        # Ensembles record their member spec; the member axis is rebuilt by sciml.uq.
+        from ..uq import ensemble_skeleton
+
+        return ensemble_skeleton(meta["ensemble"])
     name, config = meta.get("architecture"), meta.get("config")
     if name is None or config is None:
         raise ValueError(

@@ -1,0 +1,134 @@
+"""Per-step cost of a vmapped K-member ensemble against one member and a Python loop.
+
+Three contenders train the same architecture on the same data with Adam through
+`sciml.train.fit` (the ensemble through `sciml.uq.fit_ensemble`, i.e. one compiled
+step with a vmapped loss and a member-wise optimizer):
+
+- `one member`: a single model;
+- `vmapped K`: all K members in one step;
+- `loop of K`: K separate `fit` runs one after the other (they share one compiled
+  step, so this is the cost of the loop itself, not of K compilations).
+
+The time per step is read from `fit`'s own history (`time_s` at its logging points,
+where it synchronises with the device): the slope between the first and the last
+logging point, so compilation and per-run setup are excluded whether or not `fit`'s
+step cache reuses a compiled step; compile times (the first, 2-step run of each
+contender) are reported in their own column. The contenders alternate over the
+repeats so that drifting machine load hits all alike. The table gives median
+milliseconds per step (for the loop: one step of every member) and the ratios to one
+member. Target on CPU: vmapped K=16 at most 3x one member, where the loop costs about
+16x. Small networks, whose steps are dominated by per-step overhead, meet it; once a
+step is compute-bound the vmapped ensemble approaches the K-fold arithmetic.
+
+    python benchmarks/ensemble.py [--members 16] [--steps 200] [--repeats 5]
+
+Cases live in `_CASES` (name -> builder of `(make_model, member_loss, data)`); the
+neural-ODE vector-field case is to be added there once `sciml.solvers` provides its
+trajectory loss, with no other change to the harness.
+"""
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+
+import sciml.nn
+import sciml.train
+import sciml.uq as uq
+
+
+def _mlp_case(width: int, depth: int, n: int = 512):
+    x = jnp.linspace(-3.0, 3.0, n)[:, None]
+    data = {"x": x, "y": jnp.sin(x)}
+
+    def make_model(key):
+        return sciml.nn.build("mlp", key=key, in_size=1, out_size=1, width=width, depth=depth)
+
+    return make_model, uq.squared_error_loss, data
+
+
+_CASES: dict[str, Callable[[], tuple]] = {
+    "mlp 32x2, batch 64": lambda: _mlp_case(32, 2),
+    "mlp 64x3, batch 64": lambda: _mlp_case(64, 3),
+}
+
+
+def _loss_one(model, batch, key):
+    # The member loss applied to a bare model (no EnsembleMember wrapper): the honest
+    # single-network baseline.
+    return uq.squared_error_loss(model, batch, key)
+
+
+def _per_step(result: sciml.train.FitResult) -> float:
+    """Seconds per step between the first and the last logging point of a run."""
+    first, last = result.history[0], result.history[-1]
+    return (last["time_s"] - first["time_s"]) / (last["step"] - first["step"])
+
+
+def _contenders(make_model, member_loss, data, members: int, batch_size: int):
+    optimizer = {"name": "adam", "learning_rate": 1e-3}
+    ensemble = uq.Ensemble(make_model, members, key=jr.key(0))
+    loss = uq.EnsembleLoss(member_loss)
+    singles = [make_model(k) for k in jr.split(jr.key(0), members)]
+
+    def run_one(model, steps, key):
+        return sciml.train.fit(model, _loss_one, data, optimizer, steps=steps, key=key, batch_size=batch_size,
+                               log_every=max(steps // 10, 1), quiet=True)
+
+    def one(steps, key):
+        return _per_step(run_one(singles[0], steps, key))
+
+    def vmapped(steps, key):
+        res = uq.fit_ensemble(ensemble, loss, data, optimizer, steps=steps, key=key, batch_size=batch_size,
+                              log_every=max(steps // 10, 1), quiet=True)
+        return _per_step(res)
+
+    def loop(steps, key):
+        return sum(_per_step(run_one(model, steps, key)) for model in singles)
+
+    return {"one member": one, f"vmapped {members}": vmapped, f"loop of {members}": loop}
+
+
+def _time(fns: dict[str, Callable], steps: int, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    compile_s = {}
+    for name, fn in fns.items():
+        t = time.perf_counter()
+        fn(2, jr.key(1))  # compile (fresh for the ensemble, cached for the others)
+        compile_s[name] = time.perf_counter() - t
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(fn(steps, jr.key(1)))
+    return {name: statistics.median(ts) for name, ts in times.items()}, compile_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({os.cpu_count()} cores), "
+          f"K={args.members}, {args.steps} steps x {args.repeats} repeats, medians")
+    header = f"{'case':22s} {'contender':14s} {'ms/step':>9s} {'x one':>7s} {'compile s':>10s}"
+    print(header)
+    print("-" * len(header))
+    for case, build in _CASES.items():
+        make_model, member_loss, data = build()
+        fns = _contenders(make_model, member_loss, data, args.members, args.batch_size)
+        medians, compile_s = _time(fns, args.steps, args.repeats)
+        base = medians["one member"]
+        for name, t in medians.items():
+            print(f"{case:22s} {name:14s} {1e3 * t:9.3f} {t / base:7.2f} {compile_s[name]:10.2f}")
+
+
+if __name__ == "__main__":
+    main()
