@@ -17,6 +17,7 @@ import types
 _PROBLEMS: dict[str, str] = {
     "ensemble_regression": "problems.ensemble_regression",
     "field_regimes": "problems.field_regimes",
+    "lotka_volterra_ude": "problems.lotka_volterra_ude",
 }
 
 

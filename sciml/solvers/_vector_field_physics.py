@@ -1,0 +1,139 @@
+"""Known physics with learnable parameters, positive ones log- or softplus-parametrised."""
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PyTree
+
+from ._vector_field import AbstractVectorField
+
+
+def _float_array(value: ArrayLike) -> Float[Array, "*shape"]:
+    # An explicit dtype makes the array strongly typed: a weakly typed leaf would come
+    # back strongly typed from the first optimizer update and compile the step twice.
+    return jnp.asarray(value, dtype=jnp.result_type(float))
+
+
+class Positive(eqx.Module):
+    """A parameter constrained to be positive, trained through an unconstrained one.
+
+    With `transform="log"` the stored array is `log(value)`, so an optimizer works on
+    relative changes (the natural scale of rate constants); `"softplus"` stores
+    `softplus^{-1}(value)`, which behaves linearly for large values. Read the
+    constrained value with `.value`.
+    """
+
+    raw: Float[Array, "*shape"]
+    transform: str = eqx.field(static=True)
+
+    def __init__(self, value: ArrayLike, *, transform: str = "log"):
+        """**Arguments:**
+
+        - `value`: the initial (positive) value, a scalar or an array.
+        - `transform`: `"log"` or `"softplus"`.
+
+        **Raises:**
+
+        `ValueError` for a non-positive or non-finite value or an unknown transform.
+        """
+        if transform not in ("log", "softplus"):
+            raise ValueError(f"Positive: transform must be 'log' or 'softplus', got {transform!r}")
+        if not isinstance(value, jax.core.Tracer):
+            host = np.asarray(value, dtype=float)
+            if not np.all(np.isfinite(host) & (host > 0)):
+                raise ValueError(f"Positive: the value must be finite and > 0, got {host}")
+        value = _float_array(value)
+        if transform == "log":
+            self.raw = jnp.log(value)
+        else:
+            # softplus^{-1}(v) = v + log(-expm1(-v)), stable for small and large v.
+            self.raw = value + jnp.log(-jnp.expm1(-value))
+        self.transform = transform
+
+    @property
+    def value(self) -> Float[Array, "*shape"]:
+        """The positive value."""
+        return jnp.exp(self.raw) if self.transform == "log" else jax.nn.softplus(self.raw)
+
+
+def _is_positive(x: Any) -> bool:
+    return isinstance(x, Positive)
+
+
+def resolve_parameters(params: PyTree) -> PyTree:
+    """Replace every [`sciml.solvers.Positive`][] in a pytree by its value.
+
+    **Arguments:**
+
+    - `params`: a pytree of arrays, Python numbers and `Positive` parameters.
+
+    **Returns:**
+
+    The same pytree with positive values in place of the `Positive` wrappers.
+    """
+    return jtu.tree_map(lambda p: p.value if _is_positive(p) else p, params, is_leaf=_is_positive)
+
+
+class PhysicsVectorField(AbstractVectorField):
+    """Known equations `fn(t, y, params)` whose parameters are part of the model.
+
+    Array and [`sciml.solvers.Positive`][] entries of `params` are trainable; plain
+    Python numbers are constants (`sciml.train.fit` trains floating-point arrays only),
+    so a known coefficient is written as a float and a learnable one as an array.
+    `fn` receives the parameters with every `Positive` resolved to its value.
+
+    Example (the known part of the Lotka-Volterra UDE, with `a` learnable and `d` known):
+
+    ```python
+    def growth_and_decay(t, y, p):
+        return jnp.stack([p["a"] * y[0], -p["d"] * y[1]])
+
+    known = PhysicsVectorField(growth_and_decay, {"a": Positive(1.0), "d": 1.8})
+    ```
+
+    The solve's `args` are not forwarded to `fn`; write an `eqx.Module` with
+    `__call__(t, y, args)` for physics that depends on them.
+    """
+
+    fn: Callable[[Any, Any, Any], Any]
+    # Flattened, so that the model's static part (functions, numbers, the structure) is
+    # hashable: `sciml.train.fit` then reuses a compiled step across runs of the same model.
+    leaves: tuple[Any, ...]
+    treedef: jtu.PyTreeDef = eqx.field(static=True)
+
+    def __init__(self, fn: Callable[[Any, Any, Any], Any], params: PyTree):
+        """**Arguments:**
+
+        - `fn`: the equations `fn(t, y, params) -> dy/dt`. Pass a module-level function,
+            not a fresh lambda per model, so that equal models compare equal and a
+            compiled step is reused.
+        - `params`: a pytree (usually a dict) of arrays, numbers and `Positive`s.
+
+        **Raises:**
+
+        `TypeError` when `fn` is not callable.
+        """
+        if not callable(fn):
+            raise TypeError(f"PhysicsVectorField: fn must be callable, got {type(fn).__name__}")
+        self.fn = fn
+        leaves, self.treedef = jtu.tree_flatten(params, is_leaf=_is_positive)
+        self.leaves = tuple(_float_array(p) if eqx.is_array(p) else p for p in leaves)
+
+    @property
+    def params(self) -> PyTree:
+        """The parameters as given (arrays, numbers and `Positive`s)."""
+        return jtu.tree_unflatten(self.treedef, self.leaves)
+
+    @property
+    def parameters(self) -> PyTree:
+        """The parameters with positive ones resolved to their values."""
+        return resolve_parameters(self.params)
+
+    def __call__(self, t: Float[Array, ""], y: Float[Array, "*state"], args: PyTree) -> Float[Array, "*state"]:
+        del args
+        return self.fn(t, y, self.parameters)
