@@ -563,3 +563,10 @@ def test_normaliser_zero_std_and_output_scaling(getkey):
     assert np.all(np.isfinite(jax.vmap(model)(data)))
     with pytest.raises(ValueError, match="both input_mean and input_std"):
         nn.MLP(2, 1, 4, 1, input_mean=[0.0, 0.0], key=getkey())
+
+
+def test_activations_by_name_match_their_formulas():
+    x = jnp.linspace(-2.0, 2.0, 9)
+    np.testing.assert_allclose(nn.get_activation("rbf")(x), np.exp(-np.asarray(x) ** 2), rtol=1e-12)
+    np.testing.assert_allclose(nn.get_activation("tanh")(x), np.tanh(np.asarray(x)), rtol=1e-12)
+    np.testing.assert_allclose(nn.get_activation("softplus")(x), np.log1p(np.exp(np.asarray(x))), rtol=1e-12)

@@ -10,6 +10,12 @@ def _identity(x):
     return x
 
 
+def _rbf(x):
+    # The Gaussian radial basis activation of the universal-differential-equation
+    # networks of Rackauckas et al. 2020.
+    return jnp.exp(-(x**2))
+
+
 # Names are the strings accepted everywhere an `activation=` argument appears. `sin` is
 # the SIREN activation (Sitzmann et al. 2020); `tanh` is the PINN default (Raissi et al.
 # 2019) because it is smooth, so residuals with second derivatives stay informative.
@@ -25,6 +31,7 @@ _ACTIVATIONS: dict[str, Callable] = {
     "sigmoid": jax.nn.sigmoid,
     "elu": jax.nn.elu,
     "leaky_relu": jax.nn.leaky_relu,
+    "rbf": _rbf,
 }
 
 
