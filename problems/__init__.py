@@ -15,6 +15,7 @@ import types
 
 
 _PROBLEMS: dict[str, str] = {
+    "burgers_pinn": "problems.burgers_pinn",
     "ensemble_regression": "problems.ensemble_regression",
     "field_regimes": "problems.field_regimes",
     "lotka_volterra_ude": "problems.lotka_volterra_ude",

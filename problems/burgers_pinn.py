@@ -1,0 +1,294 @@
+r"""Viscous Burgers' equation with a physics-informed neural network (Raissi et al. 2019).
+
+**Physics.** On $x \in [-1, 1]$, $t \in [0, 1]$,
+
+$$ u_t + u u_x = \nu u_{xx}, \qquad \nu = 0.01/\pi, \qquad u(0, x) = -\sin(\pi x), \qquad u(t, \pm 1) = 0. $$
+
+The initial sine steepens into a shock at $x = 0$ from $t \approx 0.3$ on; its maximum
+slope, $|u_x| = 152.005$ at $t = 0.5105$, is the classic test of Basdevant et al. (1986).
+
+**Model.** `sciml.solvers.pinn`: a tanh MLP $N(t, x)$ (`width` x `depth`, default
+4 x 20, 1341 parameters) inside the hard-constraint transform that
+`pinn.HardConstraint` builds from the initial and boundary conditions,
+
+$$ u(t, x) = -\sin(\pi x) + t \,(1 - x^2)\, N(t, x), $$
+
+so both hold exactly and the loss is the PDE residual alone, at `points` collocation
+points (Sobol, then redrawn every `resample_every` steps by residual-based adaptive
+sampling, RAD, Wu et al. 2023). Derivatives in forward mode (the fastest measured,
+`benchmarks/pinn.py`), float64. Schedule (`pinn.train`, each stage checkpointed): Adam
+(`steps`, exponential decay) with RAD, L-BFGS (`lbfgs_steps`, RAD continuing), then
+`lm_rounds` rounds of `lm_steps` Levenberg-Marquardt iterations (optimistix trust
+region, damped normal equations by Cholesky), each on freshly RAD-drawn points.
+
+**Independent reference.** The exact Cole-Hopf solution
+$u = -\int \sin(\pi(x-\eta)) f(x-\eta) e^{-\eta^2/4\nu t} d\eta / \int f(x-\eta)
+e^{-\eta^2/4\nu t} d\eta$, $f(y) = e^{-\cos(\pi y)/2\pi\nu}$, by Gauss-Hermite
+quadrature (`reference_nodes` nodes) in log-space (the exponents reach $\pm 50$). It is
+converged: 100 and 200 nodes agree to 2e-15, and so does a 40001-point trapezoidal rule
+in $\eta$, which also gives Basdevant's maximum slope 152.00516 (`tests/test_burgers_pinn.py`).
+Evaluated on Raissi's grid: 256 values of $x$ uniform on $[-1, 1]$ with both ends,
+$t = 0, 0.01, \dots, 0.99$.
+
+**Default budget.** Measured on a 2-core CPU shared with other jobs (load 2-8), seeds
+0, 1, 2: see the table in the README section and `metrics.json`; relative L2 error
+SEE_BELOW.
+
+`--quick`: a 2 x 8 network, 256 points, a few steps of each stage; under 30 s, accuracy
+not meaningful.
+
+**Outputs.** `metrics.json` metrics: `relative_l2`, `max_error`, `rmse`, `final_loss`,
+per stage `time_<i>_<name>_s` and `loss_<i>_<name>`, `training_time_s`, `parameters`.
+`predictions.npz`: `x` (256,), `t` (100,), `u` (100, 256) the prediction on the grid
+(row `i` is time `t[i]`), `u_exact` (100, 256) the Cole-Hopf solution.
+`model.eqx` + `model.json`: the network $N$ (`architecture="mlp"`, reloadable with
+`sciml.train.load`); apply the transform above to get $u$.
+Plots: `solution.png` (prediction, exact, error heat maps), `slices.png` ($u$ at
+$t = 0.25, 0.5, 0.75$), `training.png` (loss per step, stages marked).
+"""
+
+import dataclasses
+import math
+import sys
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jaxtyping import Array, Float
+from matplotlib.figure import Figure
+
+import sciml.nn
+from sciml.solvers import pinn
+from sciml.study import RunContext
+from sciml.train import count_parameters
+
+
+DESCRIPTION = "PINN for viscous Burgers (Raissi 2019): hard IC/BC, RAD, Adam -> L-BFGS -> Levenberg-Marquardt"
+
+NU = 0.01 / math.pi
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The default budget; override fields with `--set key=value`."""
+
+    width: int = 20
+    depth: int = 6
+    activation: str = "tanh"
+    dtype: str = "float64"
+    method: str = "forward"
+    points: int = 4000
+    sampler: str = "sobol"
+    resample_every: int = 1000
+    rad_k: float = 1.0
+    rad_c: float = 1.0
+    steps: int = 1000
+    learning_rate: float = 3e-3
+    decay_rate: float = 0.05
+    lbfgs_steps: int = 3000
+    lbfgs_memory: int = 50
+    lm_rounds: int = 8
+    lm_steps: int = 40
+    lm_points: int = 4000
+    reference_nodes: int = 200
+
+    def __post_init__(self):
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.method not in _METHODS:
+            raise ValueError(f"method must be one of {sorted(_METHODS)}, got {self.method!r}")
+        if min(self.width, self.depth, self.points, self.resample_every, self.steps, self.lm_points) < 1:
+            raise ValueError("width, depth, points, resample_every, steps and lm_points must be >= 1")
+        if min(self.lbfgs_steps, self.lm_rounds, self.lm_steps) < 0:
+            raise ValueError("lbfgs_steps, lm_rounds and lm_steps must be >= 0")
+        if not 2 <= self.reference_nodes <= 300:
+            raise ValueError("reference_nodes must be in [2, 300] (NumPy's Gauss-Hermite rule overflows beyond)")
+
+
+_METHODS = {"forward": pinn.Forward(), "taylor": pinn.Taylor(), "forward_over_reverse": pinn.ForwardOverReverse(),
+            "reverse": pinn.Reverse()}
+
+QUICK = dict(width=8, depth=2, points=256, resample_every=20, steps=60, lbfgs_steps=20, lm_rounds=1, lm_steps=5,
+             lm_points=128)
+
+
+def cole_hopf(x: np.ndarray, t: np.ndarray, nodes: int = 200, nu: float = NU) -> np.ndarray:
+    """The exact solution at points `(t, x)` (broadcast), by Gauss-Hermite quadrature.
+
+    With $\\eta = \\sqrt{4 \\nu t}\\, z$ both integrals become $\\int g(z) e^{-z^2} dz
+    \\approx \\sum_k w_k g(z_k)$. The integrands carry $e^{-\\cos(\\pi y)/2\\pi\\nu}$,
+    up to $e^{\\pm 50}$ here, so the weights are combined in log-space with the largest
+    exponent subtracted (a log-sum-exp); $t = 0$ returns the initial condition.
+    """
+    z, w = np.polynomial.hermite.hermgauss(nodes)
+    x = np.asarray(x, np.float64)[..., None]
+    t = np.asarray(t, np.float64)[..., None]
+    y = x - np.sqrt(4 * nu * np.maximum(t, 0)) * z
+    with np.errstate(divide="ignore"):
+        log_w = np.log(w)
+    exponent = log_w - np.cos(np.pi * y) / (2 * np.pi * nu)
+    weight = np.exp(exponent - exponent.max(axis=-1, keepdims=True))
+    u = -np.sum(np.sin(np.pi * y) * weight, axis=-1) / np.sum(weight, axis=-1)
+    return np.where(t[..., 0] > 0, u, -np.sin(np.pi * x[..., 0]))
+
+
+def evaluation_grid() -> tuple[np.ndarray, np.ndarray]:
+    """Raissi's grid: `x` (256 points on [-1, 1], ends included) and `t` (0, 0.01, ..., 0.99)."""
+    return np.linspace(-1.0, 1.0, 256), np.arange(100) * 0.01
+
+
+def burgers_residual(u, x: Float[Array, " 2"], args) -> Float[Array, ""]:
+    """`u_t + u u_x - nu u_xx` at one point `x = (t, x)`."""
+    value, u_t, u_x, u_xx = pinn.derivatives(u, x, [(), (0,), (1,), (1, 1)])
+    return u_t + value * u_x - args["nu"] * u_xx
+
+
+def _initial(x: Float[Array, " 2"]) -> Float[Array, ""]:
+    return -jnp.sin(jnp.pi * x[1])
+
+
+def make_problem() -> pinn.PDEProblem:
+    """The PDE, its space-time domain and the (hard) initial and boundary conditions."""
+    domain = pinn.SpaceTime(pinn.Interval(-1.0, 1.0), 0.0, 1.0)
+    conditions = [pinn.Initial(_initial, hard=True), pinn.Dirichlet(0.0, hard=True)]
+    return pinn.PDEProblem(burgers_residual, domain, conditions, args={"nu": NU})
+
+
+def stages(config: Config) -> list[dict]:
+    """The optimizer schedule of `pinn.train` for a configuration."""
+    out = [{"name": "adam", "steps": config.steps, "learning_rate": config.learning_rate,
+            "schedule": "exponential", "decay_rate": config.decay_rate}]
+    if config.lbfgs_steps:
+        out.append({"name": "lbfgs", "steps": config.lbfgs_steps, "memory_size": config.lbfgs_memory,
+                    "adaptive": True})
+    for _ in range(config.lm_rounds if config.lm_steps else 0):
+        out.append({"name": "lm", "steps": config.lm_steps, "points": config.lm_points, "chunk": 10,
+                    "resample": True})
+    return out
+
+
+def setup(config: Config, key) -> tuple[pinn.PINN, pinn.PINNLoss, eqx.nn.State, dict]:
+    """The model, the loss with its state, and the network's registry config, for a seed's key."""
+    dtype = jnp.dtype(config.dtype)
+    problem = make_problem()
+    init_key, points_key = jr.split(key)
+    network_config = dict(in_size=2, out_size="scalar", width=config.width, depth=config.depth,
+                          activation=config.activation)
+    network = pinn.cast(sciml.nn.build("mlp", key=init_key, **network_config), dtype)
+    model = pinn.PINN(network, constraint=pinn.HardConstraint(problem.domain, problem.conditions))
+    loss, state = pinn.make_loss(
+        problem, {"residual": config.points}, sampler=config.sampler,
+        resampling=pinn.RAD(every=config.resample_every, k=config.rad_k, c=config.rad_c),
+        method=_METHODS[config.method], dtype=dtype, key=points_key,
+    )
+    return model, loss, state, network_config
+
+
+def evaluate(model: pinn.PINN, nodes: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """The prediction and the exact solution on Raissi's grid, both of shape (100, 256)."""
+    x, t = evaluation_grid()
+    tt, xx = np.meshgrid(t, x, indexing="ij")
+    dtype = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))[0].dtype
+    grid = jnp.asarray(np.stack([tt.ravel(), xx.ravel()], axis=1), dtype)
+    u = np.asarray(_predict(model, grid), np.float64).reshape(tt.shape)
+    return u, cole_hopf(xx, tt, nodes)
+
+
+@eqx.filter_jit
+def _predict(model: pinn.PINN, points: Float[Array, "n 2"]) -> Float[Array, " n"]:
+    return jax.vmap(model)(points)
+
+
+def _plot_solution(x, t, u, exact) -> Figure:
+    fig = Figure(figsize=(14, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    extent = (t[0], t[-1], x[0], x[-1])
+    for ax, field, title, cmap in ((axes[0], u, "PINN prediction", "RdBu_r"), (axes[1], exact, "exact (Cole-Hopf)", "RdBu_r")):
+        im = ax.imshow(field.T, origin="lower", aspect="auto", extent=extent, cmap=cmap, vmin=-1, vmax=1)
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax)
+    err = np.abs(u - exact)
+    im = axes[2].imshow(np.log10(np.maximum(err, 1e-12)).T, origin="lower", aspect="auto", extent=extent, cmap="magma")
+    axes[2].set_title("log10 |error|")
+    fig.colorbar(im, ax=axes[2])
+    for ax in axes:
+        ax.set_xlabel("t")
+        ax.set_ylabel("x")
+    return fig
+
+
+def _plot_slices(x, t, u, exact) -> Figure:
+    fig = Figure(figsize=(13, 3.6), layout="constrained")
+    for ax, time in zip(fig.subplots(1, 3), (0.25, 0.5, 0.75)):
+        i = int(np.argmin(np.abs(t - time)))
+        ax.plot(x, exact[i], color="black", lw=2, label="exact")
+        ax.plot(x, u[i], color="tab:red", ls="--", lw=1.5, label="PINN")
+        ax.set_title(f"t = {t[i]:.2f}: max error {np.max(np.abs(u[i] - exact[i])):.1e}")
+        ax.set_xlabel("x")
+        ax.set_ylabel("u")
+    ax.legend()
+    return fig
+
+
+def _plot_training(losses: np.ndarray, ends: Sequence[int], names: Sequence[str]) -> Figure:
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    ax.semilogy(np.arange(1, len(losses) + 1), losses, lw=0.8)
+    start, top = 0, float(np.max(losses))
+    for end, name in zip(ends, names):
+        ax.axvline(end, color="grey", lw=0.5)
+        ax.text((start + end) / 2, top, name, ha="center", va="top", fontsize=7)
+        start = end
+    ax.set_xlabel("optimizer step (least-squares stages: per 10 iterations)")
+    ax.set_ylabel("PDE residual loss")
+    return fig
+
+
+def run(config: Config, ctx: RunContext) -> dict[str, object]:
+    """Builds the PINN, trains it through the schedule, evaluates and writes every output."""
+    if config.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    model, loss, state, network_config = setup(config, ctx.key)
+    train_key = jr.fold_in(ctx.key, 2)
+    solution = pinn.train(model, loss, state, stages(config), key=train_key, checkpoint_dir=ctx.checkpoint_dir,
+                          resume=ctx.resume, quiet=ctx.quiet)
+
+    x, t = evaluation_grid()
+    u, exact = evaluate(solution.model, config.reference_nodes)
+    error = u - exact
+
+    ctx.write_predictions(x=x, t=t, u=u, u_exact=exact)
+    ctx.save_model(solution.model.network, architecture="mlp", config=network_config,
+                   transform="u(t, x) = -sin(pi x) + t (1 - x^2) N(t, x); input (t, x)")
+    ctx.savefig(_plot_solution(x, t, u, exact), "solution.png")
+    ctx.savefig(_plot_slices(x, t, u, exact), "slices.png")
+    ctx.savefig(_plot_training(solution.losses, solution.stage_ends, [s["name"] for s in solution.stages]),
+                "training.png")
+
+    metrics: dict[str, object] = {
+        "relative_l2": float(np.linalg.norm(error) / np.linalg.norm(exact)),
+        "max_error": float(np.max(np.abs(error))),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "final_loss": float(solution.losses[-1]),
+        "training_time_s": float(sum(s["time_s"] for s in solution.stages)),
+        "parameters": count_parameters(solution.model)["trainable"],
+    }
+    for i, s in enumerate(solution.stages):
+        metrics[f"time_{i}_{s['name']}_s"] = float(s["time_s"])
+        metrics[f"loss_{i}_{s['name']}"] = float(s["loss"])
+    ctx.log(f"relative L2 error {metrics['relative_l2']:.3e}, max error {metrics['max_error']:.3e}")
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m problems.burgers_pinn [--quick] [--out DIR] ...`, as `sciml run burgers_pinn`."""
+    from sciml.cli import main as cli_main
+
+    return cli_main(["run", "burgers_pinn", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
