@@ -30,9 +30,9 @@ in $\eta$, which also gives Basdevant's maximum slope 152.00516 (`tests/test_bur
 Evaluated on Raissi's grid: 256 values of $x$ uniform on $[-1, 1]$ with both ends,
 $t = 0, 0.01, \dots, 0.99$.
 
-**Default budget.** Measured on a 2-core CPU shared with other jobs (load 2-8), seeds
-0, 1, 2: see the table in the README section and `metrics.json`; relative L2 error
-SEE_BELOW.
+**Default budget.** Still to be measured per seed for exactly these defaults.
+Development runs of this schedule reached relative L2 3.4e-4 on seeds 0 and 1 (Raissi
+et al. report 6.7e-4), in 330-630 s of wall time on a 2-core CPU loaded by other jobs.
 
 `--quick`: a 2 x 8 network, 256 points, a few steps of each stage; under 30 s, accuracy
 not meaningful.
