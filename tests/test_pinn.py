@@ -72,6 +72,46 @@ def test_derivatives_match_analytic(method):
     np.testing.assert_allclose(pinn.derivative(u, x, (0, 1)), expected[(0, 1)], rtol=1e-12)
 
 
+def test_methods_agree_on_a_fourier_feature_network(getkey):
+    # The trial functions PINNs use: an MLP with random Fourier features (Allen-Cahn style).
+    net = nn.MLP(2, 2, 8, 2, fourier_features=4, fourier_sigma=2.0, key=getkey())
+    x = jnp.array([0.2, -0.4])
+    reference = [pinn.derivative(net, x, i, method=pinn.Reverse()) for i in [(1,), (1, 1), (0, 1), (0, 0, 0)]]
+    for method in METHODS:
+        values = pinn.derivatives(net, x, [(1,), (1, 1), (0, 1), (0, 0, 0)], method=method)
+        for value, ref in zip(values, reference):
+            np.testing.assert_allclose(value, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_condition_residuals_vanish_for_exact_functions(getkey):
+    def u(x):  # satisfies all the conditions below by construction
+        return jnp.sin(2 * jnp.pi * x[2]) * jnp.exp(-x[0]) + x[1] ** 2
+
+    def outward(x):  # the outward normal of the face of the unit square through x
+        s = x[1:]
+        return jnp.concatenate([jnp.zeros(1), jnp.where(s == 0, -1.0, jnp.where(s == 1, 1.0, 0.0))])
+
+    domain = pinn.SpaceTime(pinn.Box((0.0, 0.0), (1.0, 1.0)), 0.0, 1.0)
+    conditions = [
+        pinn.Dirichlet(u),
+        pinn.Neumann(lambda x: jnp.dot(jax.grad(u)(x), outward(x))),
+        pinn.Periodic(2, derivatives=2),
+        pinn.Initial(u),
+        pinn.Initial(lambda x: -jnp.sin(2 * jnp.pi * x[2]), order=1, name="velocity"),
+    ]
+    for c in conditions:
+        points = c.sample(domain, getkey(), 64, "sobol", jnp.float64)
+        r = jax.vmap(lambda p: c.residual(u, p, pinn.Forward()))(points)
+        np.testing.assert_allclose(r, 0.0, atol=1e-10, err_msg=c.name)
+    # And a function that violates them does not pass.
+    def v(x):
+        return u(x) + x[2] * (1 + x[0])
+
+    for c in conditions[2:4]:
+        points = c.sample(domain, getkey(), 64, "sobol", jnp.float64)
+        assert float(jnp.max(jnp.abs(jax.vmap(lambda p: c.residual(v, p, None))(points)))) > 1e-2, c.name
+
+
 def test_derivative_bad_inputs():
     x = jnp.array([0.3, -0.7])
     with pytest.raises(ValueError, match="coordinate 2"):
@@ -184,6 +224,11 @@ def test_hard_constraints_hold_exactly_on_the_boundary(getkey):
     np.testing.assert_allclose(jax.vmap(model)(x0), jax.vmap(initial)(x0), atol=1e-12)
     xi = domain.sample_interior(getkey(), 64, "uniform")
     assert float(jnp.max(jnp.abs(jax.vmap(model)(xi) - jax.vmap(initial)(xi)))) > 1e-3, "the network must matter inside"
+    # Every derivative strategy goes through the transform (Taylor mode needs jet rules
+    # for every operation in it).
+    reference = pinn.derivatives(model, xi[0], [(0,), (1, 1)], method=pinn.Reverse())
+    for method in METHODS:
+        np.testing.assert_allclose(pinn.derivatives(model, xi[0], [(0,), (1, 1)], method=method), reference, rtol=1e-10)
 
     def g(x):
         return x[0] ** 2 - x[1]
@@ -195,6 +240,9 @@ def test_hard_constraints_hold_exactly_on_the_boundary(getkey):
         np.testing.assert_allclose(jax.vmap(model)(xb), jax.vmap(g)(xb), atol=1e-12)
         xi = domain.sample_interior(getkey(), 64, "sobol")
         assert bool(jnp.all(jax.vmap(domain.distance)(xi) > 0))
+        reference = pinn.laplacian(model, xi[0], method=pinn.Reverse())
+        for method in METHODS:
+            np.testing.assert_allclose(pinn.laplacian(model, xi[0], method=method), reference, rtol=1e-10)
 
     box = pinn.Box((0.0, 0.0), (1.0, 2.0))
     constraint = pinn.HardConstraint(box, [pinn.Periodic(1, hard=True)])

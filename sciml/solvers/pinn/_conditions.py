@@ -67,10 +67,11 @@ class AbstractCondition(eqx.Module):
     hard: eqx.AbstractVar[bool]
 
     @property
+    @abc.abstractmethod
     def resampled(self) -> bool:
         """Whether the points can be redrawn during training (False for data)."""
-        return True
 
+    @abc.abstractmethod
     def check(self, domain: AbstractDomain) -> None:
         """Raises a `ValueError` when the condition does not apply to `domain`."""
 
@@ -111,6 +112,13 @@ class Dirichlet(AbstractCondition):
         self.name = name
         self.hard = hard
 
+    @property
+    def resampled(self) -> bool:
+        return True
+
+    def check(self, domain):
+        del domain  # applies to every domain
+
     def sample(self, domain, key, n, sampler, dtype):
         points, _ = domain.sample_boundary(key, n, sampler, dtype)
         return {"x": points}
@@ -147,6 +155,13 @@ class Neumann(AbstractCondition):
         self.value = as_function(value, "Neumann")
         self.name = name
         self.hard = False
+
+    @property
+    def resampled(self) -> bool:
+        return True
+
+    def check(self, domain):
+        del domain  # applies to every domain
 
     def sample(self, domain, key, n, sampler, dtype):
         points, normals = domain.sample_boundary(key, n, sampler, dtype)
@@ -210,6 +225,10 @@ class Periodic(AbstractCondition):
         self.name = name
         self.hard = hard
 
+    @property
+    def resampled(self) -> bool:
+        return True
+
     def check(self, domain):
         _periodic_bounds(domain, self.axis, "Periodic")
 
@@ -258,6 +277,10 @@ class Initial(AbstractCondition):
         self.order = order
         self.name = name
         self.hard = hard
+
+    @property
+    def resampled(self) -> bool:
+        return True
 
     def check(self, domain):
         if not isinstance(domain, SpaceTime):

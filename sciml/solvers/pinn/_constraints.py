@@ -134,7 +134,8 @@ class HardConstraint(eqx.Module):
         if self.initial is not None:
             factor = factor * self.domain.time_distance(x)
         if self.dirichlet is not None and self.initial is not None:
-            x0 = x.at[0].set(self.domain.t0)
+            # Concatenation, not `x.at[0].set`: Taylor mode (jet) has no rule for scatter.
+            x0 = jnp.concatenate([jnp.full((1,), self.domain.t0, x.dtype), x[1:]])
             lift = self.dirichlet(x) + self.initial(x) - self.dirichlet(x0)
         elif self.dirichlet is not None:
             lift = self.dirichlet(x)

@@ -7,11 +7,16 @@ point of a few coordinates), so forward mode is the natural choice: every extra
 derivative costs one more tangent through the network instead of one more reverse
 sweep, and Taylor mode (`jax.experimental.jet`) carries a whole series of derivatives
 along one direction in a single pass.
+
+Measured on the Burgers training step (`benchmarks/pinn.py`, 2-core CPU, float64, tanh
+MLPs 4x20 / 8x20 on 3000 / 10000 points), nested forward mode is the fastest; Taylor
+mode takes 1.18-1.24x its time, forward-over-reverse 1.24-1.39x and nested reverse
+mode 1.46-1.64x. Forward mode is therefore the default of every helper.
 """
 
 import abc
-from collections.abc import Callable, Sequence
 from collections import Counter
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -70,24 +75,26 @@ class AbstractDerivativeMethod(eqx.Module):
     def first(self, u: Callable, x: Float[Array, " d"]) -> Float[Array, "*out d"]:
         """The Jacobian `du/dx`, of shape `(*out, d)`."""
 
+    @abc.abstractmethod
     def mixed(self, u: Callable, x: Float[Array, " d"], index: tuple[int, ...]) -> Array:
-        """The mixed partial derivative `d^k u / dx_{i1} ... dx_{ik}` at `x`.
+        """The mixed partial derivative `d^k u / dx_{i1} ... dx_{ik}` at `x`."""
 
-        The repeated axis with the highest count is taken as one directional series
-        (one Taylor or nested forward pass), the remaining axes by `jax.jvp` around it.
-        """
-        if not index:
-            return u(x)
-        counts = Counter(index).most_common()
-        (axis, count), rest = counts[0], [a for a, c in counts[1:] for _ in range(c)]
 
-        def inner(y):
-            return self.series(u, y, _basis(y, axis), count)[-1]
+def _nested_mixed(method: AbstractDerivativeMethod, u: Callable, x: Array, index: tuple[int, ...]) -> Array:
+    """A mixed partial by nesting: the most repeated axis as one directional series (one
+    Taylor or nested forward pass), the remaining axes by `jax.jvp` around it."""
+    if not index:
+        return u(x)
+    counts = Counter(index).most_common()
+    (axis, count), rest = counts[0], [a for a, c in counts[1:] for _ in range(c)]
 
-        out = inner
-        for other in rest:
-            out = _jvp_along(out, other)
-        return out(x)
+    def inner(y):
+        return method.series(u, y, _basis(y, axis), count)[-1]
+
+    out = inner
+    for other in rest:
+        out = _jvp_along(out, other)
+    return out(x)
 
 
 def _jvp_along(f: Callable, axis: int) -> Callable:
@@ -109,6 +116,9 @@ class Forward(AbstractDerivativeMethod):
 
     def first(self, u, x):
         return jax.jacfwd(u)(x)
+
+    def mixed(self, u, x, index):
+        return _nested_mixed(self, u, x, index)
 
 
 class Reverse(AbstractDerivativeMethod):
@@ -164,6 +174,9 @@ class ForwardOverReverse(AbstractDerivativeMethod):
     def first(self, u, x):
         return jax.jacrev(u)(x)
 
+    def mixed(self, u, x, index):
+        return _nested_mixed(self, u, x, index)
+
 
 class Taylor(AbstractDerivativeMethod):
     """Taylor mode: `jax.experimental.jet` propagates `[u, D_v u, ..., D_v^k u]` in one pass.
@@ -188,6 +201,9 @@ class Taylor(AbstractDerivativeMethod):
 
     def first(self, u, x):
         return jax.jacfwd(u)(x)
+
+    def mixed(self, u, x, index):
+        return _nested_mixed(self, u, x, index)
 
 
 # The default of every helper below: the fastest strategy on the Burgers training step
@@ -400,4 +416,7 @@ def hessian(
     """
     _check_point(x, "hessian")
     f, m = _resolve(u, method)
-    return jax.jacfwd(lambda y: m.first(f, y))(x) if not isinstance(m, Reverse) else jax.jacrev(jax.jacrev(f))(x)
+    if isinstance(m, Reverse):
+        return jax.jacrev(jax.jacrev(f))(x)
+    # Forward over the method's first derivative: jacfwd(jacrev) is `jax.hessian`.
+    return jax.jacfwd(lambda y: m.first(f, y))(x)

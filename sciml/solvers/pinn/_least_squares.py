@@ -1,112 +1,23 @@
-"""A Gauss-Newton / Levenberg-Marquardt stage on the residual vector, through optimistix."""
+"""A checkpointed Gauss-Newton / Levenberg-Marquardt stage on the residual vector, through optimistix."""
 
 import os
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
-import lineax as lx
 import numpy as np
 import optimistix as optx
-from jax.flatten_util import ravel_pytree
-from jaxtyping import Array, Float
 from tqdm.auto import tqdm
 
 from ...train import read_checkpoint, trainable, write_checkpoint
+from ._gauss_newton import LINEAR_SOLVERS, ResidualSystem, _Flat, make_solver, objective
 from ._loss import PINNLoss
 from ._model import PINN
 from ._problem import RESIDUAL
-
-
-LINEAR_SOLVERS = ("cholesky", "qr", "cg")
-
-
-class _NormalState(eqx.Module):
-    gram: Float[Array, "p p"]
-    gradient: Float[Array, " p"]
-
-
-class _NormalEquationsDescent(optx.AbstractDescent):
-    """The Gauss-Newton step `(J^T J + mu I) dy = -J^T r` from a stored Gram matrix.
-
-    `optx.DampedNewtonDescent` solves the damped least-squares system afresh at every
-    trust-region trial, materialising `J` from `P` Jacobian-vector products each time.
-    Here `J` is formed once per accepted point (one vmapped reverse pass over the
-    points, see `_functions`) and reduced to the `P x P` Gram matrix, so a trial costs
-    one Cholesky factorisation: that is the whole speed-up of the least-squares stage;
-    the search, acceptance and termination stay optimistix's.
-
-    `damped=True` (Levenberg-Marquardt): `mu = 1 / step_size`, optimistix's convention
-    for trust regions. `damped=False` (Gauss-Newton with a line search): the undamped
-    step, scaled by the step size.
-    """
-
-    jacobian: Callable = eqx.field(static=True)
-    damped: bool = eqx.field(static=True)
-
-    def init(self, y, f_info_struct):
-        p = y.shape[0]
-        return _NormalState(jnp.zeros((p, p), y.dtype), jnp.zeros((p,), y.dtype))
-
-    def query(self, y, f_info, state):
-        jac = self.jacobian(y)
-        return _NormalState(jac.T @ jac, jac.T @ f_info.residual)
-
-    def step(self, step_size, state):
-        tiny = jnp.finfo(state.gram.dtype).eps
-        scale = jnp.trace(state.gram) / state.gram.shape[0]
-        if self.damped:
-            safe = jnp.where(step_size > tiny, step_size, 1)
-            damping = jnp.where(step_size > tiny, 1 / safe, 1 / tiny)
-        else:
-            damping = jnp.zeros((), state.gram.dtype)
-        # A relative jitter keeps the factorisation defined when J^T J is singular (an
-        # over-parametrised network always has a null space).
-        eye = jnp.eye(state.gram.shape[0], dtype=state.gram.dtype)
-        factor = jax.scipy.linalg.cho_factor(state.gram + (damping + tiny * scale) * eye)
-        diff = -jax.scipy.linalg.cho_solve(factor, state.gradient)
-        if not self.damped:
-            diff = step_size * diff
-        ok = jnp.all(jnp.isfinite(diff))
-        return jnp.where(ok, diff, 0), optx.RESULTS.where(ok, optx.RESULTS.successful, optx.RESULTS.nonfinite)
-
-
-class _GaussNewtonFamily(optx.AbstractGaussNewton):
-    """optimistix's Gauss-Newton loop with a chosen descent and search."""
-
-    rtol: float
-    atol: float
-    norm: Callable
-    descent: optx.AbstractDescent
-    search: optx.AbstractSearch
-    verbose: Callable
-
-    def __init__(self, rtol: float, atol: float, descent: optx.AbstractDescent, search: optx.AbstractSearch):
-        self.rtol = rtol
-        self.atol = atol
-        self.norm = optx.max_norm
-        self.descent = descent
-        self.search = search
-        self.verbose = _silent
-
-
-def _silent(**kwargs: Any) -> None:
-    del kwargs
-
-
-def _lineax_solver(name: str, cg_steps: int) -> lx.AbstractLinearSolver:
-    if name == "cholesky":
-        return lx.Normal(lx.Cholesky())
-    if name == "qr":
-        return lx.QR()
-    # Matrix-free: each CG iteration is one Jacobian-vector and one vector-Jacobian
-    # product, so the Jacobian is never stored (for networks too large for P x P).
-    return lx.Normal(lx.CG(rtol=1e-10, atol=1e-12, max_steps=cg_steps))
 
 
 def subset_points(loss: PINNLoss, state: eqx.nn.State, n: int | None) -> eqx.nn.State:
@@ -135,38 +46,6 @@ def subset_points(loss: PINNLoss, state: eqx.nn.State, n: int | None) -> eqx.nn.
     if len(leaves) != len(full):
         raise ValueError("subset_points: the state holds more than this loss's entry")
     return jtu.tree_unflatten(jtu.tree_structure(state), leaves)
-
-
-def _functions(loss: PINNLoss, state: eqx.nn.State, static, unravel) -> tuple[Callable, Callable]:
-    """`v(theta, args)` for optimistix and its Jacobian `theta -> dv/dtheta`, row by row.
-
-    Each residual depends on one point, so the whole Jacobian is one reverse pass per
-    point, vmapped over the points: far cheaper than the `P` forward passes over every
-    point that materialising a linearisation takes.
-    """
-    points = loss.points(state)
-    weights = loss.weights(state)
-    names = list(weights)
-
-    def model_of(theta):
-        return eqx.combine(unravel(theta), static)
-
-    def jacobian(theta: Float[Array, " p"]) -> Float[Array, "m p"]:
-        rows = []
-        for i, name in enumerate(names):
-            def at_point(th, p, i=i, name=name):
-                one = {name: jtu.tree_map(lambda a: a[None], p)}
-                return loss._term_residuals(model_of(th), one, i)[0]
-
-            jac = jax.vmap(jax.jacrev(at_point), in_axes=(None, 0))(theta, points[name])
-            scale = jnp.sqrt(weights[name] / jac.shape[0])
-            rows.append(jnp.reshape(jac, (-1, theta.shape[0])) * scale)
-        return jnp.concatenate(rows)
-
-    def fn(theta: Float[Array, " p"], args: None) -> Float[Array, " m"]:
-        return loss.residuals(model_of(theta), state)
-
-    return fn, jacobian
 
 
 def least_squares_stage(
@@ -229,7 +108,8 @@ def least_squares_stage(
     **Returns:**
 
     `(model, info)`, with `info` holding `steps` (iterations run), `losses` (after each
-    chunk), `result` (optimistix's message, empty on convergence) and `converged`.
+    chunk), `iterations` (the iteration count at each of those), `result` (optimistix's
+    message, empty on convergence), `converged` and `time_s`.
 
     **Raises:**
 
@@ -245,26 +125,13 @@ def least_squares_stage(
             raise ValueError(f"least_squares_stage: {name} must be a positive int, got {value!r}")
     state = subset_points(loss, state, points)
     params, static = eqx.partition(model, trainable(model))
-    theta0, unravel = ravel_pytree(params)
-    fn, jacobian = _functions(loss, state, static, unravel)
-    damped = solver == "lm"
-    if linear_solver == "cholesky":
-        descent = _NormalEquationsDescent(jacobian, damped)
-    elif damped:
-        descent = optx.DampedNewtonDescent(linear_solver=_lineax_solver(linear_solver, cg_steps))
-    else:
-        descent = optx.NewtonDescent(linear_solver=_lineax_solver(linear_solver, cg_steps))
-    # The full Gauss-Newton step of an over-parametrised network can be huge: plain
-    # Gauss-Newton gets an Armijo backtracking line search, Levenberg-Marquardt a trust region.
-    search = optx.ClassicalTrustRegion() if damped else optx.BacktrackingArmijo()
-    optimiser = _GaussNewtonFamily(rtol, atol, descent, search)
-
-    @eqx.filter_jit
-    def objective(theta):
-        return jnp.sum(fn(theta, None) ** 2)
+    flat = _Flat(params)
+    theta0 = flat.ravel(params)
+    system = ResidualSystem(loss, state, static, flat)
+    optimiser = make_solver(system, solver, linear_solver, float(rtol), float(atol), cg_steps)
 
     run_meta = {"steps": steps, "solver": solver, "linear_solver": linear_solver, "chunk": chunk, "points": points}
-    done, losses, message, converged = 0, [], "", False
+    done, losses, iterations, message, converged = 0, [], [], "", False
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
     if resume and ckpt is not None:
         loaded = read_checkpoint(ckpt, theta0)
@@ -275,12 +142,13 @@ def least_squares_stage(
                     f"the checkpoint in {ckpt} belongs to a different least-squares stage: {meta['run']} != {run_meta}"
                 )
             done, losses, message, converged = meta["done"], meta["losses"], meta["result"], meta["converged"]
+            iterations = meta["iterations"]
     bar = tqdm(total=steps, initial=done, desc=f"pinn {solver}", disable=quiet, leave=False, dynamic_ncols=True)
     t0 = time.perf_counter()
     try:
         while done < steps and not converged:
             n = min(chunk, steps - done)
-            sol = optx.least_squares(fn, optimiser, theta0, max_steps=n, throw=False)
+            sol = optx.least_squares(system, optimiser, theta0, max_steps=n, throw=False)
             taken = int(sol.stats["num_steps"])
             result = sol.result
             converged = bool(result == optx.RESULTS.successful)
@@ -291,17 +159,19 @@ def least_squares_stage(
             done += taken
             stopped = bool(result == optx.RESULTS.nonlinear_max_steps_reached)
             message = "" if converged or stopped else optx.RESULTS[result]
-            losses.append(float(objective(theta0)))
+            losses.append(float(objective(system, theta0)))
+            iterations.append(done)
             bar.update(done - bar.n)
             bar.set_postfix(loss=f"{losses[-1]:.3e}")
             if ckpt is not None:
                 write_checkpoint(
                     ckpt, done, theta0,
-                    {"run": run_meta, "done": done, "losses": losses, "result": message, "converged": converged},
+                    {"run": run_meta, "done": done, "losses": losses, "iterations": iterations, "result": message,
+                     "converged": converged},
                 )
             if callback is not None:
                 record = {"step": done, "loss": losses[-1], "time_s": time.perf_counter() - t0,
-                          "model": eqx.combine(unravel(theta0), static)}
+                          "model": system.model(theta0)}
                 callback(done, record)
             if message or taken == 0:
                 break
@@ -310,8 +180,9 @@ def least_squares_stage(
     info = {
         "steps": done,
         "losses": np.asarray(losses),
+        "iterations": np.asarray(iterations, dtype=int),
         "result": message,
         "converged": converged,
         "time_s": time.perf_counter() - t0,
     }
-    return eqx.combine(unravel(theta0), static), info
+    return system.model(theta0), info

@@ -69,7 +69,7 @@ class PINNLoss(eqx.Module):
         sampler: str = "sobol",
         resampling: AbstractResampling = FixedPoints(),
         weighting: AbstractWeighting = FixedWeighting(),
-        weights: Mapping[str, float] | None = None,
+        weights: Mapping[str, float | int] | None = None,
         method: AbstractDerivativeMethod = DEFAULT_METHOD,
         dtype: DTypeLike | None = None,
         key: PRNGKeyArray,

@@ -142,9 +142,23 @@ class Polygon(AbstractDomain):
         t = ((length / 2) ** 2 - jnp.sum((x[None, :] - centre) ** 2, axis=1)) / length
         varphi = jnp.sqrt(t**2 + f**4)
         phi = jnp.sqrt(f**2 + ((varphi - t) / 2) ** 2)
-        on_edge = jnp.any(phi == 0)
-        safe = jnp.where(phi == 0, 1, phi)
-        return jnp.where(on_edge, 0, 1 / jnp.sum(1 / safe))
+        # phi = 1 / sum_i 1/phi_i written as prod_i phi_i / sum_i prod_{j != i} phi_j: exactly
+        # zero on an edge without dividing by zero, and built from products and sums only,
+        # which every derivative strategy (Taylor mode included) differentiates.
+        k = phi.shape[0]
+        numerator = phi[0]
+        for i in range(1, k):
+            numerator = numerator * phi[i]
+        denominator = jnp.zeros((), phi.dtype)
+        for i in range(k):
+            others = jnp.ones((), phi.dtype)
+            for j in range(k):
+                if j != i:
+                    others = others * phi[j]
+            denominator = denominator + others
+        # Only at a vertex do two phi_i vanish together (0 / 0): the distance is 0 there.
+        safe = jnp.where(denominator > 0, denominator, 1)
+        return jnp.where(denominator > 0, numerator / safe, 0)
 
     def interior_from_unit(self, u: Float[Array, "n d"]) -> tuple[Float[Array, "n d"], Bool[Array, " n"]]:
         lo, hi = self.bounding_box()

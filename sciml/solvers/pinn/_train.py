@@ -36,6 +36,8 @@ class PINNSolution:
         process), `loss` (final), and for least-squares stages `result` and `converged`.
     - `losses`: the training loss after every optimizer step (every chunk for
         least-squares stages), all stages concatenated.
+    - `iterations`: the cumulative iteration count at each entry of `losses` (chunks of
+        least-squares stages advance it by the iterations they took).
     - `stage_ends`: the index in `losses` where each stage ends.
     """
 
@@ -43,6 +45,7 @@ class PINNSolution:
     state: eqx.nn.State
     stages: list[dict[str, Any]]
     losses: np.ndarray
+    iterations: np.ndarray
     stage_ends: list[int]
 
 
@@ -147,7 +150,7 @@ def train(
     """
     stages = check_stages(stages)
     root = None if checkpoint_dir is None else Path(checkpoint_dir)
-    records, losses, ends = [], [], []
+    records, losses, iterations, ends = [], [], [], []
     for i, stage in enumerate(stages):
         name, steps = stage["name"], stage["steps"]
         folder = None if root is None else root / f"{i}-{name}"
@@ -162,6 +165,7 @@ def train(
                 resume=resume, quiet=quiet, callback=callback, **options,
             )
             stage_losses = list(info["losses"])
+            stage_iterations = list(info["iterations"])
             record = {"result": info["result"], "converged": info["converged"], "steps": info["steps"]}
         else:
             optimizer = {k: v for k, v in stage.items() if k not in _STAGE_KEYS}
@@ -181,11 +185,17 @@ def train(
             )
             model, state = result.model, result.state
             stage_losses = list(result.losses)
+            stage_iterations = list(range(1, len(stage_losses) + 1))
             record = {"steps": result.step, "skipped": result.skipped_steps}
+        offset = iterations[-1] if iterations else 0
+        iterations.extend(offset + i for i in stage_iterations)
         losses.extend(stage_losses)
         ends.append(len(losses))
         records.append(
             {"name": name, **record, "time_s": time.perf_counter() - t0,
              "loss": stage_losses[-1] if stage_losses else float("nan")}
         )
-    return PINNSolution(model=model, state=state, stages=records, losses=np.asarray(losses), stage_ends=ends)
+    return PINNSolution(
+        model=model, state=state, stages=records, losses=np.asarray(losses), iterations=np.asarray(iterations),
+        stage_ends=ends,
+    )
