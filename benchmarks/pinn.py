@@ -16,6 +16,7 @@
    the errors computed afterwards, outside the timed run.
 
     python benchmarks/pinn.py [--part derivatives|schedules|both] [--repeats 7] [--budget 600]
+                              [--schedule adam|adam-lbfgs|default]
 
 The CPU this project runs on has 2 cores shared with other jobs: expect noise of tens of
 per cent between runs; the medians and ratios are what to compare.
@@ -180,7 +181,7 @@ def _run_stage(model, loss, state, stage, stage_key, sink, check_budget):
     return result.model, result.state
 
 
-def schedules(budget: float) -> None:
+def schedules(budget: float, only: str | None = None) -> None:
     config = burgers_pinn.Config()
     default = burgers_pinn.stages(config)
     adam = dict(default[0])
@@ -191,6 +192,8 @@ def schedules(budget: float) -> None:
         "Adam -> L-BFGS": [adam, lbfgs],
         "Adam -> L-BFGS -> LM (default)": default,
     }
+    if only is not None:
+        rows = {k: v for k, v in rows.items() if _SCHEDULE_NAMES[only] == k}
     print(f"\nBurgers, MLP {config.depth}x{config.width}, {config.points} RAD points, float64; budget {budget:.0f} s")
     print(f"{'schedule':<34} {'time to 1e-3 (s)':>17} {'final rel. L2':>14} {'wall (s)':>9}")
     for name, stages in rows.items():
@@ -199,18 +202,23 @@ def schedules(budget: float) -> None:
         print(f"{name:<34} {reached:>17} {out['final_error']:>14.2e} {out['total_s']:>9.0f}", flush=True)
 
 
+_SCHEDULE_NAMES = {"adam": "Adam only", "adam-lbfgs": "Adam -> L-BFGS", "default": "Adam -> L-BFGS -> LM (default)"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["derivatives", "schedules", "both"], default="both")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=20, help="steps per timing repeat")
     parser.add_argument("--budget", type=float, default=600.0, help="seconds per schedule")
+    parser.add_argument("--schedule", choices=sorted(_SCHEDULE_NAMES), default=None,
+                        help="run one schedule only (to run them side by side on separate cores)")
     args = parser.parse_args()
     if args.part in ("derivatives", "both"):
         derivative_strategies(20, 4, 3000, args.steps, args.repeats)
         derivative_strategies(20, 8, 10000, max(args.steps // 4, 3), args.repeats)
     if args.part in ("schedules", "both"):
-        schedules(args.budget)
+        schedules(args.budget, args.schedule)
 
 
 if __name__ == "__main__":
