@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse
 import scipy.sparse.linalg
 
-from sciml.solvers._linear_pde import DiffusionOperator, solve_diffusion
+from sciml.solvers._linear_pde import diffusion_matrix, DiffusionOperator, solve_diffusion
 from sciml.testing import check_grad
 
 
@@ -245,3 +245,17 @@ def test_errors():
         eqx.filter_jit(solve_diffusion)(bad, f)
     with pytest.raises(eqx.EquinoxRuntimeError, match="positive, finite coefficient k"):
         jax.grad(lambda k: jnp.sum(solve_diffusion(k, f)))(bad)
+
+
+@pytest.mark.parametrize("shape, length, mean", [((7,), 2.0, "harmonic"), ((4, 3), (1.0, 2.0), "arithmetic"),
+                                                 ((3, 4, 2), 1.0, "harmonic")])
+def test_diffusion_matrix_is_the_operator(shape, length, mean):
+    rng = np.random.default_rng(6)
+    k, f, _ = _random_problem(rng, shape)
+    A = diffusion_matrix(k, length, mean)
+    dense = np.asarray(jax.jit(lambda op: op.as_linear_operator().as_matrix())(DiffusionOperator(k, length, mean)))
+    np.testing.assert_allclose(A.toarray(), dense, rtol=1e-13, atol=1e-10)
+    u = scipy.sparse.linalg.spsolve(A.tocsc(), np.asarray(f).ravel()).reshape(shape)
+    np.testing.assert_allclose(u, solve_diffusion(k, f, length=length, mean=mean), rtol=1e-8, atol=1e-11)
+    with pytest.raises(ValueError, match="mean must be one of"):
+        diffusion_matrix(k, length, "geometric")
