@@ -1,6 +1,7 @@
 """sciml.solvers neural/hybrid ODEs: gradients, fitting, errors, result codes, losses."""
 
 import collections
+import re
 
 import diffrax
 import equinox as eqx
@@ -304,6 +305,26 @@ def test_vmapped_stiff_member_fails_alone():
     sol = jax.vmap(solve)(jnp.array([1.0, 1e5, 2.0]))  # explicit Tsit5 on a stiff member
     np.testing.assert_array_equal(sol.result._value, [0, RESULTS.max_steps_reached._value, 0])
     np.testing.assert_allclose(sol.ys[2, -1, 0], np.exp(-2.0), rtol=1e-6)
+
+
+def test_explicit_solver_on_stiff_system_names_the_remedy():
+    model = ODEModel(PhysicsVectorField(_decay, {"k": 1e5}), diffrax.Tsit5(),
+                     diffrax.PIDController(rtol=1e-7, atol=1e-9), max_steps=50, name="stiff decay")
+    ts = jnp.array([0.0, 1e-5, 1e-4, 1.0])
+    with pytest.raises(ODESolveError) as info:
+        model.solve(ts, jnp.ones(1))
+    message = str(info.value)
+    for words in ("'stiff decay'", "max_steps=50", "Kvaerno5"):
+        assert words in message, (words, message)
+    # Explicit steps are limited to about 3e-5 by stability (k = 1e5), so 50 of them end
+    # before t = 1e-3: the message names the last save time passed, 1e-5 or 1e-4.
+    assert re.search(r"last save time reached t = (1e-05|0\.0001):", message), message
+    # An implicit solver gets no advice to switch solvers.
+    implicit = ODEModel(PhysicsVectorField(_decay, {"k": 1e5}), diffrax.Kvaerno5(),
+                        diffrax.PIDController(rtol=1e-7, atol=1e-9), max_steps=2)
+    with pytest.raises(ODESolveError) as info:
+        implicit.solve(ts, jnp.ones(1))
+    assert "max_steps=2" in str(info.value) and "Kvaerno5()" not in str(info.value)
 
 
 def test_constant_steps_overflow_is_reported(blowup):

@@ -259,17 +259,42 @@ def _raise_if_failed(model: ODEModel, sol: ODESolution, ts: Array) -> None:
     batched = np.ndim(sol.num_steps) == 1
     if batched and ts.ndim == 1:
         ts = np.broadcast_to(ts, (sol.num_steps.shape[0], ts.shape[0]))
-    lines = []
+    saved = np.asarray(sol.ts)
+    if batched and saved.ndim == 1:
+        saved = np.broadcast_to(saved, ts.shape)
+    lines, max_steps_hit = [], False
     for i, msg in list(failures.items())[:5]:
         where = f"trajectory {i}, " if batched else ""
         span = _describe_span(ts[i] if batched else ts)
-        lines.append(f"{where}{span}: {msg}")
+        reached = _last_reached(saved[i] if batched else saved)
+        lines.append(f"{where}{span}{reached}: {msg}")
+        max_steps_hit |= int(np.ravel(sol.result._value)[i if batched else 0]) == int(
+            RESULTS.max_steps_reached._value
+        )
     more = f"\n... and {len(failures) - 5} more" if len(failures) > 5 else ""
     count = f"{len(failures)} of {ts.shape[0]} trajectories" if batched else "the solve"
+    hint = ""
+    if max_steps_hit:
+        hint = f"\nThe solver ({type(model.solver).__name__}) used all max_steps={model.max_steps} steps."
+        if not isinstance(model.solver, diffrax.AbstractImplicitSolver):
+            # An explicit solver exhausting its steps is the signature of stiffness: its stable
+            # step size is tiny however smooth the solution, so more steps rarely help.
+            hint += (
+                " With an explicit solver this usually means the system is stiff: use an implicit solver "
+                "such as diffrax.Kvaerno5() with a diffrax.PIDController rather than a larger max_steps."
+            )
     raise ODESolveError(
-        f"ODE model {model.name!r}: {count} failed.\n" + "\n".join(lines) + more
+        f"ODE model {model.name!r}: {count} failed.\n" + "\n".join(lines) + more + hint
         + "\nPass throw=False to get per-trajectory result codes instead."
     )
+
+
+def _last_reached(saved: np.ndarray) -> str:
+    """`", last save time reached t = ..."` from the solution's save times (inf after a failure)."""
+    finite = np.flatnonzero(np.isfinite(saved))
+    if finite.size == 0:
+        return ", no save time reached"
+    return f", last save time reached t = {float(saved[finite[-1]]):.6g}"
 
 
 def _check_inputs(
