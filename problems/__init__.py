@@ -19,6 +19,7 @@ _PROBLEMS: dict[str, str] = {
     "ensemble_regression": "problems.ensemble_regression",
     "field_regimes": "problems.field_regimes",
     "lotka_volterra_ude": "problems.lotka_volterra_ude",
+    "robertson_inverse": "problems.robertson_inverse",
 }
 
 

@@ -10,8 +10,9 @@ with Gaussian noise of standard deviation 5% of each state's mean over those tim
 
 **Model.** The growth and decay terms $a x$ and $-d y$ are known, with $a$ and $d$ fixed
 at their true values (as in the paper); the interaction terms are unknown and learned by
-a 2-5-5-5-2 MLP $U_\theta$ (`sciml.nn` registry `"mlp"`, `tanh` by default because the
-registry has no RBF activation; inputs standardised by the data's mean and deviation):
+a 2-5-5-5-2 MLP $U_\theta$ with the paper's Gaussian radial-basis activation
+$e^{-z^2}$ (`sciml.nn` registry `"mlp"`, `activation="rbf"`; inputs standardised by the
+data's mean and deviation):
 
 $$ \dot u = (a x, -d y) + U_\theta(u), $$
 
@@ -50,20 +51,35 @@ not the method's; across noise seeds $\hat c$ alone scatters by about 15%).
 
 **Default budget** (float64): 3000 Adam steps (learning rate 1e-2) and 500 L-BFGS steps
 for the UDE, 200 bagging rounds, 4 candidates per component (16 ODE refits of 100
-L-BFGS steps). Measured on a shared 2-core CPU (load average about 6), seeds 0, 1, 2:
+L-BFGS steps). Measured on a shared 2-core CPU (load average about 14), seeds 0, 1, 2:
 
-- wall time 181, 172, 149 s;
+- wall time 314, 352, 220 s;
 - recovered terms: exactly $-b x y$ and $+c x y$ for all three seeds;
-- sparse-regression coefficients $(\hat b, \hat c)$ = (0.917, 0.735), (0.890, 0.881),
-  (0.920, 0.733): relative errors (1.8%, 8.1%), (1.1%, 10.1%), (2.3%, 8.4%), so
-  `success` is true for seeds 0 and 2 and misses by 0.1% on seed 1;
+- sparse-regression coefficients $(\hat b, \hat c)$ = (0.897, 0.678), (0.828, 0.828),
+  (0.909, 0.791): relative errors (0.3%, 15.2%), (8.0%, 3.5%), (1.0%, 1.1%), so
+  `success` is true for seeds 1 and 2 and false for seed 0, whose $\hat c$ misses the
+  10% criterion;
 - after the ODE refit (0.886, 0.911), (0.866, 0.788), (0.909, 0.780), equal to the scipy
-  least-squares reference to 1e-6 (seed 0's $\hat c$ is 14% off because its noise says
-  so: the reference agrees);
-- UDE fit on $[0, 3]$: relative L2 error 1.5%, 1.0%, 1.0% against the reference;
+  least-squares reference to 1e-6. Seed 0's observations put the best estimate of $c$
+  14% above the truth (the reference agrees), so on that noise draw an estimator that
+  follows the data cannot meet the 10% criterion except by chance: the criterion is
+  noise-limited, not met on every seed;
+- UDE fit on $[0, 3]$: relative L2 error 1.7%, 1.2%, 0.7% against the reference; the
+  network's interaction terms along the fit: 21%, 23%, 12% (`missing_terms_rel_l2`);
 - extrapolation to $t = 10$ (relative L2 on $[0, 10]$): the UDE diverges (its network is
   meaningless outside the states seen in training; errors of 100x and more), the
   recovered equation 18%, 4.5%, 4.7%.
+
+With `activation="tanh"` (same size and budget) the coefficient errors were (1.8%,
+8.1%), (1.1%, 10.1%), (2.3%, 8.4%): the criterion met on seeds 0 and 2 and missed by
+0.1% on seed 1. The RBF network, the paper's choice, is closer to the data's
+least-squares estimate on seeds 1 and 2 and further from it on seed 0. The UDE's loss
+ends below what the noise alone gives on seeds 0 and 1 (`ude_loss` 0.0021 against
+`noise_loss_expected` 0.0030): the network already absorbs part of the noise, which
+longer training would only increase. Stopping L-BFGS at the noise level instead (the
+discrepancy principle, keeping the iterate whose loss is closest to it) was tried on
+seed 0 and is not used: it kept step 70 of 500 (loss 0.0028), the network's interaction
+terms got worse (31% relative L2) and the sparse regression chose wrong predator terms.
 
 `--quick`: 150 Adam steps, no L-BFGS, 4 candidates scored without refitting; a few
 compilations and under 30 s; the recovery is not meaningful.
@@ -139,7 +155,7 @@ class Config:
     noise: float = 0.05
     width: int = 5
     depth: int = 3
-    activation: str = "tanh"
+    activation: str = "rbf"
     steps: int = 3000
     learning_rate: float = 1e-2
     lbfgs_steps: int = 500
