@@ -18,7 +18,9 @@ _PROBLEMS: dict[str, str] = {
     "burgers_pinn": "problems.burgers_pinn",
     "ensemble_regression": "problems.ensemble_regression",
     "field_regimes": "problems.field_regimes",
+    "heat_inverse": "problems.heat_inverse",
     "lotka_volterra_ude": "problems.lotka_volterra_ude",
+    "poisson_pinn": "problems.poisson_pinn",
     "robertson_inverse": "problems.robertson_inverse",
 }
 
