@@ -16,6 +16,7 @@ import types
 
 _PROBLEMS: dict[str, str] = {
     "burgers_pinn": "problems.burgers_pinn",
+    "darcy_surrogate": "problems.darcy_surrogate",
     "ensemble_regression": "problems.ensemble_regression",
     "field_regimes": "problems.field_regimes",
     "heat_inverse": "problems.heat_inverse",

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse
 import scipy.sparse.linalg
 
-from sciml.solvers._linear_pde import diffusion_matrix, DiffusionOperator, solve_diffusion
+from sciml.solvers import diffusion_matrix, DiffusionOperator, solve_diffusion
 from sciml.testing import check_grad
 
 

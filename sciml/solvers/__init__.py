@@ -7,7 +7,11 @@ from ._implicit import (
     ImplicitLayer as ImplicitLayer,
     ImplicitSolution as ImplicitSolution,
 )
-from ._linear_pde import DiffusionOperator as DiffusionOperator, solve_diffusion as solve_diffusion
+from ._linear_pde import (
+    diffusion_matrix as diffusion_matrix,
+    DiffusionOperator as DiffusionOperator,
+    solve_diffusion as solve_diffusion,
+)
 from ._ode import ODEModel as ODEModel, ODESolveError as ODESolveError
 from ._ode_curriculum import fit_curriculum as fit_curriculum
 from ._ode_data import clip_horizon as clip_horizon, trajectory_data as trajectory_data
