@@ -17,9 +17,11 @@ import types
 _PROBLEMS: dict[str, str] = {
     "burgers_pinn": "problems.burgers_pinn",
     "darcy_surrogate": "problems.darcy_surrogate",
+    "diffusion_ensemble": "problems.diffusion_ensemble",
     "ensemble_regression": "problems.ensemble_regression",
     "field_regimes": "problems.field_regimes",
     "heat_inverse": "problems.heat_inverse",
+    "lotka_volterra_ensemble": "problems.lotka_volterra_ensemble",
     "lotka_volterra_ude": "problems.lotka_volterra_ude",
     "poisson_pinn": "problems.poisson_pinn",
     "robertson_inverse": "problems.robertson_inverse",
