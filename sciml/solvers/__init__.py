@@ -1,6 +1,6 @@
 """Differential-equation models: neural and universal (hybrid) ODEs on diffrax, implicit layers, PDE solves."""
 
-from . import pinn as pinn
+from . import method_of_lines as method_of_lines, pinn as pinn
 from ._fixed_point import DEQ as DEQ
 from ._implicit import (
     implicit_solve as implicit_solve,
