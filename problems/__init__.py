@@ -24,6 +24,7 @@ _PROBLEMS: dict[str, str] = {
     "heat_inverse": "problems.heat_inverse",
     "lotka_volterra_ensemble": "problems.lotka_volterra_ensemble",
     "lotka_volterra_ude": "problems.lotka_volterra_ude",
+    "pendulum_hnn": "problems.pendulum_hnn",
     "poisson_pinn": "problems.poisson_pinn",
     "robertson_inverse": "problems.robertson_inverse",
 }

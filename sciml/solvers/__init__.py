@@ -2,6 +2,7 @@
 
 from . import method_of_lines as method_of_lines, pinn as pinn
 from ._fixed_point import DEQ as DEQ
+from ._hamiltonian import HamiltonianVectorField as HamiltonianVectorField
 from ._implicit import (
     implicit_solve as implicit_solve,
     ImplicitLayer as ImplicitLayer,
