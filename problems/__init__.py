@@ -22,6 +22,7 @@ _PROBLEMS: dict[str, str] = {
     "ensemble_regression": "problems.ensemble_regression",
     "field_regimes": "problems.field_regimes",
     "heat_inverse": "problems.heat_inverse",
+    "lorenz_latent_ode": "problems.lorenz_latent_ode",
     "lotka_volterra_ensemble": "problems.lotka_volterra_ensemble",
     "lotka_volterra_ude": "problems.lotka_volterra_ude",
     "pendulum_hnn": "problems.pendulum_hnn",
