@@ -15,6 +15,7 @@ import types
 
 
 _PROBLEMS: dict[str, str] = {
+    "allen_cahn_pinn": "problems.allen_cahn_pinn",
     "burgers_closure": "problems.burgers_closure",
     "burgers_pinn": "problems.burgers_pinn",
     "darcy_surrogate": "problems.darcy_surrogate",

@@ -410,3 +410,52 @@ def test_inverse_problem_recovers_a_coefficient(getkey):
     sol = pinn.train(model, loss, state, stages, key=getkey(), quiet=True)
     k = float(sol.model.coefficient_values()["k"])
     assert abs(k - k_true) / k_true < 0.02, k
+
+
+# ---------------------------------------------------------------- causal weighting
+def test_causal_weighting_formula():
+    causal = pinn.CausalWeighting(4, tol=2.0)
+    tau = jnp.array([0.0, 0.1, 0.3, 0.6, 0.7, 1.0])
+    squared = jnp.array([1.0, 3.0, 0.5, 0.2, 0.4, 0.1])
+    np.testing.assert_array_equal(causal.slices(tau), [0, 0, 1, 2, 2, 3])
+    losses, counts = causal.slice_losses(squared, tau)
+    np.testing.assert_allclose(losses, [2.0, 0.5, 0.3, 0.1])
+    np.testing.assert_allclose(counts, [2, 1, 2, 1])
+    w = np.exp(-2.0 * np.array([0.0, 2.0, 2.5, 2.8]))
+    np.testing.assert_allclose(causal.weights(losses), w, rtol=1e-12)
+    np.testing.assert_allclose(causal(squared, tau), np.mean(w * [2.0, 0.5, 0.3, 0.1]), rtol=1e-12)
+    np.testing.assert_allclose(jnp.sum(causal.point_factors(squared, tau) * squared), causal(squared, tau), rtol=1e-12)
+    # The weights carry no gradient: d/dL of the term is w_k / M.
+    grad = jax.grad(lambda s: causal(s, tau))(squared)
+    np.testing.assert_allclose(grad, (w / (4 * np.array([2, 1, 2, 1])))[[0, 0, 1, 2, 2, 3]], rtol=1e-12)
+    with pytest.raises(ValueError, match="CausalWeighting"):
+        pinn.CausalWeighting(0)
+    with pytest.raises(ValueError, match="CausalWeighting"):
+        pinn.CausalWeighting(4, tol=0)
+
+
+def test_causal_loss_residuals_and_freeze(getkey):
+    def heat(u, x, args):
+        _, u_t, u_xx = pinn.derivatives(u, x, [(), (0,), (1, 1)])
+        return u_t - 0.1 * u_xx
+
+    domain = pinn.SpaceTime(pinn.Interval(0.0, 1.0), 0.0, 2.0)
+    problem = pinn.PDEProblem(heat, domain, [pinn.Initial(lambda p: jnp.sin(math.pi * p[1]), hard=True),
+                                             pinn.Dirichlet(0.0)])
+    model = pinn.PINN(nn.MLP(2, "scalar", width=8, depth=2, key=getkey()),
+                      constraint=pinn.HardConstraint(domain, problem.conditions))
+    causal = pinn.CausalWeighting(5, tol=3.0)
+    loss, state = pinn.make_loss(problem, {"residual": 64, "dirichlet": 16}, causal=causal, key=getkey())
+    value, _ = loss(model, state, None, key=getkey())
+    # The least-squares form reproduces the causal loss.
+    np.testing.assert_allclose(jnp.sum(loss.residuals(model, state) ** 2), value, rtol=1e-12)
+    points = loss.points(state)["residual"]["x"]
+    r = jax.vmap(lambda p: heat(pinn.TrialFunction(model, pinn.Forward()), p, None))(points)
+    terms = loss.terms(model, state)
+    np.testing.assert_allclose(terms["residual"], causal(r**2, points[:, 0] / 2.0), rtol=1e-12)
+    assert float(terms["residual"]) < float(jnp.mean(r**2))
+    frozen = loss.freeze()
+    assert frozen.causal is None and loss.causal == causal
+    np.testing.assert_allclose(frozen.terms(model, state)["residual"], jnp.mean(r**2), rtol=1e-12)
+    with pytest.raises(ValueError, match="SpaceTime"):
+        pinn.make_loss(pinn.PDEProblem(heat, pinn.Box([0, 0], [1, 1])), {"residual": 8}, causal=causal, key=getkey())

@@ -1,6 +1,7 @@
 """Physics-informed neural networks: problems, domains, conditions, losses and training schedules."""
 
 from ._box import Box as Box, Interval as Interval
+from ._causal import CausalWeighting as CausalWeighting
 from ._conditions import (
     AbstractCondition as AbstractCondition,
     Constant as Constant,

@@ -12,12 +12,14 @@ from jax.typing import DTypeLike
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
 from ...train import trainable
+from ._causal import CausalWeighting
 from ._conditions import stack_residuals
 from ._derivatives import DEFAULT_METHOD, AbstractDerivativeMethod, TrialFunction
 from ._model import PINN
 from ._problem import RESIDUAL, PDEProblem
 from ._resampling import AbstractResampling, FixedPoints
 from ._sampling import check_sampler
+from ._space_time import SpaceTime
 from ._weighting import AbstractWeighting, FixedWeighting
 
 
@@ -59,6 +61,7 @@ class PINNLoss(eqx.Module):
     resampling: AbstractResampling
     weighting: AbstractWeighting
     method: AbstractDerivativeMethod
+    causal: CausalWeighting | None
     index: eqx.nn.StateIndex
 
     def __init__(
@@ -71,6 +74,7 @@ class PINNLoss(eqx.Module):
         weighting: AbstractWeighting = FixedWeighting(),
         weights: Mapping[str, float | int] | None = None,
         method: AbstractDerivativeMethod = DEFAULT_METHOD,
+        causal: CausalWeighting | None = None,
         dtype: DTypeLike | None = None,
         key: PRNGKeyArray,
     ):
@@ -86,6 +90,8 @@ class PINNLoss(eqx.Module):
             [`sciml.solvers.pinn.GradNormWeighting`][].
         - `weights`: initial weights by term name (default 1 each).
         - `method`: the derivative strategy the residual's helpers use.
+        - `causal`: a [`sciml.solvers.pinn.CausalWeighting`][] of the PDE residual in
+            time (space-time domains only), or None (default) for the plain mean.
         - `dtype`: the points' floating-point type (match the model's); default JAX's
             default float.
         - `key`: draws the initial points.
@@ -93,7 +99,8 @@ class PINNLoss(eqx.Module):
         **Raises:**
 
         `ValueError` naming a missing, unknown or non-positive point count, an unknown
-        sampler or weight name, or a negative weight.
+        sampler or weight name, a negative weight, or causal weighting off a space-time
+        domain.
         """
         if not isinstance(problem, PDEProblem):
             raise TypeError(f"PINNLoss: problem must be a PDEProblem, got {type(problem).__name__}")
@@ -126,8 +133,16 @@ class PINNLoss(eqx.Module):
             raise TypeError(f"PINNLoss: weighting must be FixedWeighting or GradNormWeighting, got {type(weighting).__name__}")
         if not isinstance(method, AbstractDerivativeMethod):
             raise TypeError(f"PINNLoss: method must be a derivative method, got {type(method).__name__}")
+        if causal is not None:
+            if not isinstance(causal, CausalWeighting):
+                raise TypeError(f"PINNLoss: causal must be a CausalWeighting or None, got {type(causal).__name__}")
+            if not isinstance(problem.domain, SpaceTime):
+                raise ValueError(
+                    f"PINNLoss: causal weighting needs a SpaceTime domain (points (t, x)), got {type(problem.domain).__name__}"
+                )
         dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
         self.problem = problem
+        self.causal = causal
         self.num_points = tuple((n, int(num_points[n])) for n in needed)
         self.sampler = sampler
         self.resampling = resampling
@@ -202,8 +217,18 @@ class PINNLoss(eqx.Module):
     def _all_residuals(self, model: PINN, points: dict) -> list[Array]:
         return [self._term_residuals(model, points, i) for i in range(len(self.problem.terms))]
 
+    def _scaled_time(self, points: dict) -> Float[Array, " n"]:
+        return jax.vmap(self.problem.domain.time_distance)(points[RESIDUAL]["x"])
+
     def _terms(self, model: PINN, points: dict) -> Float[Array, " terms"]:
-        return jnp.stack([jnp.mean(jnp.sum(r**2, axis=1)) for r in self._all_residuals(model, points)])
+        out = []
+        for i, r in enumerate(self._all_residuals(model, points)):
+            squared = jnp.sum(r**2, axis=1)
+            if i == 0 and self.causal is not None:
+                out.append(self.causal(squared, self._scaled_time(points)))
+            else:
+                out.append(jnp.mean(squared))
+        return jnp.stack(out)
 
     def _reweight(self, model: PINN, points: dict, weights: Array) -> Array:
         diff, static = eqx.partition(model, trainable(model))
@@ -281,7 +306,11 @@ class PINNLoss(eqx.Module):
         self._check_model(model, points[RESIDUAL]["x"].dtype)
         parts = []
         for i, r in enumerate(self._all_residuals(model, points)):
-            parts.append(jnp.ravel(r) * jnp.sqrt(weights[i] / r.shape[0]))
+            if i == 0 and self.causal is not None:
+                factors = self.causal.point_factors(jnp.sum(r**2, axis=1), self._scaled_time(points))
+                parts.append(jnp.ravel(r * jnp.sqrt(weights[i] * factors)[:, None]))
+            else:
+                parts.append(jnp.ravel(r) * jnp.sqrt(weights[i] / r.shape[0]))
         return jnp.concatenate(parts)
 
     def terms(self, model: PINN, state: eqx.nn.State) -> dict[str, Float[Array, ""]]:
@@ -372,15 +401,21 @@ class PINNLoss(eqx.Module):
         **Returns:**
 
         A copy with [`sciml.solvers.pinn.FixedPoints`][] and
-        [`sciml.solvers.pinn.FixedWeighting`][]; it uses the same state.
+        [`sciml.solvers.pinn.FixedWeighting`][], and without causal weighting (its
+        weights follow the parameters, and a line search or trust region needs one
+        fixed objective; by the end of a causal first-order stage they are near one);
+        it uses the same state.
         """
-        is_strategy = lambda x: isinstance(x, (AbstractResampling, AbstractWeighting))  # noqa: E731
-        return eqx.tree_at(
+        is_strategy = lambda x: isinstance(x, (AbstractResampling, AbstractWeighting, CausalWeighting))  # noqa: E731
+        frozen = eqx.tree_at(
             lambda loss: (loss.resampling, loss.weighting),
             self,
             (FixedPoints(), FixedWeighting()),
             is_leaf=is_strategy,
         )
+        if self.causal is None:
+            return frozen
+        return eqx.tree_at(lambda loss: loss.causal, frozen, None, is_leaf=is_strategy)
 
 
 @eqx.filter_jit

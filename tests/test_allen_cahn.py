@@ -1,0 +1,102 @@
+"""The Allen-Cahn PINN problem: its spectral reference, the periodic embedding, config checks, a `--quick` run."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import sciml.nn
+import sciml.train
+from problems import allen_cahn_pinn as ac
+from sciml.solvers import pinn
+from sciml.study import check_problem, run_problem
+
+
+def test_spectral_rhs_matches_analytic_derivatives():
+    modes = 64
+    x = -1.0 + 2.0 * np.arange(modes) / modes
+    u = np.sin(np.pi * x) + 0.3 * np.cos(3 * np.pi * x) + 0.1
+    u_xx = -(np.pi**2) * np.sin(np.pi * x) - 0.3 * 9 * np.pi**2 * np.cos(3 * np.pi * x)
+    expected = ac.EPSILON * u_xx + ac.GAMMA * (u - u**3)
+    got = ac.spectral_rhs(jnp.asarray(u), jnp.asarray(ac.wavenumbers(modes)))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_reference_is_converged_and_bounded():
+    times = np.array([0.0, 0.5, 1.0])
+    x1, t, u1 = ac.reference(1024, 1e-10, times)
+    x2, _, u2 = ac.reference(2048, 1e-10, times)
+    np.testing.assert_array_equal(x1, x2[::2])
+    np.testing.assert_allclose(u1[0], x1**2 * np.cos(np.pi * x1), atol=1e-15)
+    # Sharp interfaces: spectral convergence sets in at this resolution (measured 3e-4 max).
+    assert np.max(np.abs(u1 - u2[:, ::2])) < 1e-3
+    assert np.linalg.norm(u1 - u2[:, ::2]) / np.linalg.norm(u2[:, ::2]) < 1e-5
+    # The reaction drives u towards the stable states +-1 without overshoot.
+    assert np.max(np.abs(u2)) <= 1 + 1e-9
+    assert np.min(u2[-1]) < -0.99 and np.max(u2[-1]) > 0.99
+    # The initial condition is even, and the equation preserves that symmetry.
+    np.testing.assert_allclose(u2[-1, 1:], u2[-1, 1:][::-1], atol=1e-8)
+
+
+def test_evaluation_grid_is_the_published_one():
+    x, t = ac.evaluation_grid()
+    assert x.shape == (512,) and t.shape == (201,)
+    assert x[0] == -1 and x[-1] == pytest.approx(1 - 2 / 512) and t[-1] == 1 and t[1] == pytest.approx(0.005)
+
+
+def test_trial_function_is_periodic_and_exact_at_t0(getkey):
+    problem = ac.make_problem()
+    constraint = pinn.HardConstraint(problem.domain, problem.conditions)
+    assert constraint.network_in_size == 3
+    network = sciml.nn.build("mlp", key=getkey(), in_size=3, out_size="scalar", width=8, depth=2)
+    model = pinn.PINN(network, constraint=constraint)
+    # The initial data are periodic in value only (u0' = -+2 at x = +-1); what the network
+    # adds, u - u0 = t N, is periodic with every derivative.
+    index = [(), (1,), (1, 1), (1, 1, 1), (0,), (0, 1)]
+    correction = lambda p: model(p) - ac.initial_condition(p[1])  # noqa: E731
+    left = pinn.derivatives(correction, jnp.array([0.37, -1.0]), index)
+    right = pinn.derivatives(correction, jnp.array([0.37, 1.0]), index)
+    for a, b in zip(left, right):
+        assert float(a) == pytest.approx(float(b), abs=1e-12)
+    assert float(model(jnp.array([0.37, -1.0]))) == pytest.approx(float(model(jnp.array([0.37, 1.0]))), abs=1e-12)
+    assert abs(float(left[1])) > 1e-3  # the check is not vacuous
+    x = jnp.linspace(-1, 1, 7)
+    u0 = jax.vmap(model)(jnp.stack([jnp.zeros_like(x), x], axis=1))
+    np.testing.assert_allclose(u0, x**2 * np.cos(np.pi * x), atol=1e-15)
+
+
+def test_residual_vanishes_on_the_spatially_uniform_solution():
+    # u(t) = 1 / sqrt(1 + (1/u0^2 - 1) e^(-2 gamma t)) solves u' = gamma (u - u^3).
+    def u(p):
+        return 1 / jnp.sqrt(1 + (1 / 0.25 - 1) * jnp.exp(-2 * ac.GAMMA * p[0]))
+
+    args = {"epsilon": ac.EPSILON, "gamma": ac.GAMMA}
+    for point in ([0.1, 0.3], [0.7, -0.9]):
+        assert float(ac.allen_cahn_residual(u, jnp.array(point), args)) == pytest.approx(0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("width", 0), ("modes", 1000), ("modes", 256), ("causal_tol", 0.0), ("dtype", "float16"), ("lbfgs_steps", -1),
+     ("reference_rtol", 0.1)],
+)
+def test_bad_config_raises(field, value):
+    with pytest.raises(ValueError, match="allen_cahn_pinn"):
+        ac.Config(**{field: value})
+
+
+def test_quick_run(tmp_path):
+    check_problem(ac)
+    record = run_problem(ac, name="allen_cahn_pinn", out=tmp_path, quick=True, quiet=True)
+    metrics = record["metrics"]
+    with np.load(tmp_path / "predictions.npz") as p:
+        assert p["u"].shape == (201, 512) and p["u_exact"].shape == (201, 512)
+        assert not [k for k in p.files if f"`{k}`" not in ac.__doc__]
+        error = np.linalg.norm(p["u"] - p["u_exact"]) / np.linalg.norm(p["u_exact"])
+        np.testing.assert_allclose(p["u"][0], p["x"] ** 2 * np.cos(np.pi * p["x"]), atol=1e-12)
+    assert metrics["relative_l2"] == pytest.approx(error)
+    assert json.loads((tmp_path / "metrics.json").read_text())["problem"] == "allen_cahn_pinn"
+    assert sorted(f for f in record["outputs"] if f.endswith(".png")) == ["slices.png", "solution.png", "training.png"]
+    assert sciml.train.load(tmp_path / "model.eqx") is not None
