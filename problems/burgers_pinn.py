@@ -79,7 +79,7 @@ from matplotlib.figure import Figure
 
 import sciml.nn
 from sciml.solvers import pinn
-from sciml.study import RunContext
+from sciml.study import plot_space_time, plot_time_slices, RunContext
 from sciml.train import count_parameters
 
 
@@ -219,37 +219,6 @@ def _predict(model: pinn.PINN, points: Float[Array, "n 2"]) -> Float[Array, " n"
     return jax.vmap(model)(points)
 
 
-def _plot_solution(x, t, u, exact) -> Figure:
-    fig = Figure(figsize=(14, 3.8), layout="constrained")
-    axes = fig.subplots(1, 3)
-    extent = (t[0], t[-1], x[0], x[-1])
-    for ax, field, title, cmap in ((axes[0], u, "PINN prediction", "RdBu_r"), (axes[1], exact, "exact (Cole-Hopf)", "RdBu_r")):
-        im = ax.imshow(field.T, origin="lower", aspect="auto", extent=extent, cmap=cmap, vmin=-1, vmax=1)
-        ax.set_title(title)
-        fig.colorbar(im, ax=ax)
-    err = np.abs(u - exact)
-    im = axes[2].imshow(np.log10(np.maximum(err, 1e-12)).T, origin="lower", aspect="auto", extent=extent, cmap="magma")
-    axes[2].set_title("log10 |error|")
-    fig.colorbar(im, ax=axes[2])
-    for ax in axes:
-        ax.set_xlabel("t")
-        ax.set_ylabel("x")
-    return fig
-
-
-def _plot_slices(x, t, u, exact) -> Figure:
-    fig = Figure(figsize=(13, 3.6), layout="constrained")
-    for ax, time in zip(fig.subplots(1, 3), (0.25, 0.5, 0.75)):
-        i = int(np.argmin(np.abs(t - time)))
-        ax.plot(x, exact[i], color="black", lw=2, label="exact")
-        ax.plot(x, u[i], color="tab:red", ls="--", lw=1.5, label="PINN")
-        ax.set_title(f"t = {t[i]:.2f}: max error {np.max(np.abs(u[i] - exact[i])):.1e}")
-        ax.set_xlabel("x")
-        ax.set_ylabel("u")
-    ax.legend()
-    return fig
-
-
 def _plot_training(solution: pinn.PINNSolution) -> Figure:
     fig = Figure(figsize=(12, 4), layout="constrained")
     full, rounds = fig.subplots(1, 2)
@@ -287,8 +256,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     ctx.write_predictions(x=x, t=t, u=u, u_exact=exact)
     ctx.save_model(solution.model.network, architecture="mlp", config=network_config,
                    transform="u(t, x) = -sin(pi x) + t (1 - x^2) N(t, x); input (t, x)")
-    ctx.savefig(_plot_solution(x, t, u, exact), "solution.png")
-    ctx.savefig(_plot_slices(x, t, u, exact), "slices.png")
+    labels = ("PINN prediction", "exact (Cole-Hopf)")
+    ctx.savefig(plot_space_time(x, t, u, exact, labels=labels, limits=(-1.0, 1.0)), "solution.png")
+    ctx.savefig(plot_time_slices(x, t, u, exact, (0.25, 0.5, 0.75), labels=("PINN", "exact")), "slices.png")
     ctx.savefig(_plot_training(solution), "training.png")
 
     metrics: dict[str, object] = {

@@ -7,5 +7,9 @@ from ._config import (
     parse_overrides as parse_overrides,
 )
 from ._context import RunContext as RunContext
-from ._plots import plot_history as plot_history
+from ._plots import (
+    plot_history as plot_history,
+    plot_space_time as plot_space_time,
+    plot_time_slices as plot_time_slices,
+)
 from ._run import check_problem as check_problem, run_problem as run_problem

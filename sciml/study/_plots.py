@@ -1,9 +1,10 @@
-"""The standard training-curve figure every problem writes."""
+"""Standard figures of the problems: training curves, space-time fields and time slices."""
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from jaxtyping import ArrayLike, Float
 from matplotlib.figure import Figure
 
 
@@ -72,4 +73,59 @@ def plot_history(
         ax.set_ylabel(k.replace("_", " "))
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def plot_space_time(
+    x: Float[ArrayLike, " nx"],
+    t: Float[ArrayLike, " nt"],
+    u: Float[ArrayLike, "nt nx"],
+    reference: Float[ArrayLike, "nt nx"],
+    *,
+    labels: tuple[str, str] = ("prediction", "reference"),
+    limits: tuple[float, float] | None = None,
+) -> Figure:
+    """Heat maps of a space-time field `u[t, x]`, its reference and `log10 |error|`.
+
+    `limits` fixes the colour range of the two fields (default: the reference's range).
+    """
+    x, t, u, reference = (np.asarray(a) for a in (x, t, u, reference))
+    fig = Figure(figsize=(14, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    extent = (t[0], t[-1], x[0], x[-1])
+    vmin, vmax = limits if limits is not None else (float(np.min(reference)), float(np.max(reference)))
+    for ax, field, title in ((axes[0], u, labels[0]), (axes[1], reference, labels[1])):
+        im = ax.imshow(field.T, origin="lower", aspect="auto", extent=extent, cmap="RdBu_r", vmin=vmin, vmax=vmax)
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax)
+    # Floor the error so exact zeros (hard constraints) do not become -inf.
+    err = np.log10(np.maximum(np.abs(u - reference), 1e-12))
+    im = axes[2].imshow(err.T, origin="lower", aspect="auto", extent=extent, cmap="magma")
+    axes[2].set_title("log10 |error|")
+    fig.colorbar(im, ax=axes[2])
+    for ax in axes:
+        ax.set(xlabel="t", ylabel="x")
+    return fig
+
+
+def plot_time_slices(
+    x: Float[ArrayLike, " nx"],
+    t: Float[ArrayLike, " nt"],
+    u: Float[ArrayLike, "nt nx"],
+    reference: Float[ArrayLike, "nt nx"],
+    times: Sequence[float],
+    *,
+    labels: tuple[str, str] = ("prediction", "reference"),
+) -> Figure:
+    """`u(t, x)` against its reference at the saved times nearest to `times`, one panel each."""
+    x, t, u, reference = (np.asarray(a) for a in (x, t, u, reference))
+    fig = Figure(figsize=(4.4 * len(times), 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(times)))
+    for ax, time in zip(axes, times):
+        i = int(np.argmin(np.abs(t - time)))
+        ax.plot(x, reference[i], color="black", lw=2, label=labels[1])
+        ax.plot(x, u[i], color="tab:red", ls="--", lw=1.5, label=labels[0])
+        ax.set_title(f"t = {t[i]:.2f}: max error {np.max(np.abs(u[i] - reference[i])):.1e}")
+        ax.set(xlabel="x", ylabel="u")
+    axes[-1].legend()
     return fig
