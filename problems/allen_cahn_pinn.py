@@ -19,13 +19,22 @@ condition,
 $$ u(t, x) = x^2 \cos(\pi x) + t\, N(t, \cos \pi x, \sin \pi x), $$
 
 so periodicity (with every derivative) and the initial data hold exactly and the loss
-is the PDE residual alone. It is weighted causally in time (`pinn.CausalWeighting`,
+is the PDE residual alone. **Time-marching**: $[0, 1]$ is split into windows
+$[t_k, t_{k+1}]$ (`edges`, or `windows` uniform ones instead when `windows` >= 1), each with
+its own network $N_k$ and the trial function
+
+$$ u(t, x) = u(t_k, x) + \frac{t - t_k}{t_{k+1} - t_k} N_k(t, \cos \pi x, \sin \pi x), $$
+
+where $u(t_0 = 0, x) = u_0(x)$ and $u(t_k, x)$ for $k > 0$ is the previous window's
+trained model at its end time (kept fixed), so $u$ is continuous across windows. In
+each window the residual is weighted causally in time (`pinn.CausalWeighting`,
 Wang, Sankaran & Perdikaris 2022: `chunks` slices, tolerance `causal_tol`) on
 `points` uniform points redrawn every step, trained by Adam (`steps`, exponential
 decay), then L-BFGS (`lbfgs_steps`) and `lm_rounds` Levenberg-Marquardt rounds of
-`lm_steps` iterations on `lm_points` fresh points each, in float64. With every
-condition hard there is a single loss term, so gradient-norm weighting has nothing to
-balance.
+`lm_steps` iterations on `lm_points` fresh points each, in float64 (every budget is
+per window). With every condition hard there is a single loss term, so
+gradient-norm weighting has nothing to balance. A later window evaluates all the
+earlier networks through its initial function, so its steps cost more.
 
 **Independent reference.** A Fourier pseudo-spectral solve: $u$ on `modes` uniform
 points of the periodic interval, $u_{xx}$ by FFT ($-k^2 \hat u$, $k = \pi j$), the
@@ -42,29 +51,39 @@ modes.
 Evaluated on the published grid: $t = 0, 0.005, \dots, 1$ (201) times the 512 points
 $x_j = -1 + 2j/512$.
 
-**Default budget** (12000 Adam steps on 1024 uniform points redrawn every step, 32
-causal slices with tolerance 10, then 500 L-BFGS steps and 2 x 10 Levenberg-Marquardt
-iterations on 1500 points; a 4 x 32 network, 3329 parameters), measured on a 2-core CPU
-shared with other jobs (seed 0 at load average 17 falling to 4, hence its longer time):
+**Default budget** (six windows with edges 0, 0.2, 0.4, 0.6, 0.8, 0.9, 1; per window
+2400 Adam steps on 1024 uniform points redrawn every step, 32 causal slices with
+tolerance 10, then 300 L-BFGS steps and 2 x 10 Levenberg-Marquardt iterations on 1500
+points; a 4 x 32 network per window, 3329 parameters each), measured on a 2-core CPU
+shared with other jobs:
 
 | seed | relative L2 | max error | wall time (reference / Adam / L-BFGS / LM) |
 |---|---|---|---|
-| 0 | 5.08e-2 | 0.51 | 495 s (17 / 224 / 67 / 167 s) |
-| 1 | 2.96e-2 | 0.32 | 298 s (1.4 / 116 / 28 / 143 s), load about 7 |
-| 2 | 2.72e-2 | 0.31 | 174 s (5 / 86 / 15 / 60 s), load about 7 |
+| 0 | 1.56e-2 | 0.17 | 365 s (1.6 / 128 / 74 / 156 s), load average about 4 |
+| 1 | 9.08e-3 | 0.17 | 533 s (1.6 / 152 / 81 / 292 s), load about 4 plus a test run |
+| 2 | 9.21e-3 | 0.15 | 265 s (1.5 / 100 / 55 / 102 s), load about 2.5 |
 
-Mean 3.6e-2 over the three seeds.
+Mean 1.1e-2 over the three seeds.
 
-This does **not** reach the 1e-2 target. The error grows with time (relative L2
-per time row: 2.6e-3 at t = 0.1, 1.1e-2 at 0.4, 5.3e-2 at 0.8, 1.1e-1 at 1, seed 0)
-and peaks at $x = 0$, $t = 1$: the small bump of $u_0 \approx x^2$ around the unstable
-state $u = 0$ grows like $e^{5t}$, so an early-time error is amplified about 150-fold
-by the end, and the late interface there is placed late.
+This improves on a single window over [0, 1] (12000 Adam steps, 500 L-BFGS, 2 x 10 LM:
+5.08e-2 / 2.96e-2 / 2.72e-2 on seeds 0 / 1 / 2, 174-495 s) and reaches the 1e-2
+target on seeds 1 and 2 (9.1e-3, 9.2e-3) but not on seed 0 (1.6e-2). The error still
+grows with time (relative L2 per time row, seed 0: 1.6e-3 at t = 0.1, 2.4e-3 at 0.4, 3.0e-3 at 0.6, 4.5e-3 at 0.8, 2.7e-2 at 0.9, 4.1e-2 at 1;
+single window: 2.6e-3, 1.1e-2, -, 5.3e-2, -, 1.1e-1) and peaks near $x = 0$ late: the
+small bump of $u_0 \approx x^2$ around the unstable state $u = 0$ grows like $e^{5t}$
+and collapses into a pair of sharp interfaces after $t \approx 0.8$, which the windows
+past 0.8 do not resolve (their residual loss stays near 5e-2, against 1e-4 to 2e-4 in
+the earlier windows). Five uniform windows (`--set windows=5`, same per-window budget)
+give 1.92e-2 on seed 0 (4.4e-3 at t = 0.8, 5.4e-2 at t = 1; 416 s of training at load
+about 5). More points or adaptive (residual-based) sampling in the late windows are the
+next candidates.
 
 Why this recipe: every condition is hard (exact periodicity through the embedding,
 exact initial data), so the only loss term is the residual and no weighting between
 terms is needed; causal weighting is what moved the error from about 0.5 to 5e-2 at
-equal cost. Measured on seed 0, same CPU, same network unless stated:
+equal cost. Time-marching then cut it to 1.6e-2, since each window's network only has to follow
+the solution over a short time from exact (or well-fitted) data. Measured on seed 0, same
+CPU, same network unless stated:
 
 | variant | relative L2 |
 |---|---|
@@ -73,35 +92,39 @@ equal cost. Measured on seed 0, same CPU, same network unless stated:
 | causal, tolerance 1, 3000 Adam steps (lr 1e-3) + 500 L-BFGS | 0.57 |
 | the same with 64 random Fourier features ($\sigma = 1$) on the embedded input | 0.41 |
 | causal, tolerance 100, 3000 Adam steps (lr 1e-3) + 300 L-BFGS | 0.52 |
-| default schedule without the Levenberg-Marquardt rounds | 5.98e-2 |
-| default | 5.08e-2 |
+| single window, 12000 Adam + 500 L-BFGS, no Levenberg-Marquardt rounds | 5.98e-2 |
+| single window, 12000 Adam + 500 L-BFGS + 2 x 10 Levenberg-Marquardt | 5.08e-2 |
+| five uniform windows, per window 2400 Adam + 300 L-BFGS + 2 x 10 LM | 1.92e-2 |
+| default (six windows) | 1.56e-2 |
 
 A plain PINN (soft conditions, no embedding) was not run here; jaxpi's ablation
 reports 0.517 for it (ANCHORS.md), in line with the first rows. The published
 state of the art (5.4e-5, PirateNets 2.2e-5) takes 10^5 and more steps of larger
-networks on a GPU. A three-times longer run of this recipe (seed 0, `--set steps=36000
---set lm_rounds=4`, 334 s at load about 7) reaches 3.5e-2 (from 5.1e-2): the residual
-loss falls to 1e-5 while the error at late times barely moves, so more of the same is
-not the way to 1e-2 here; time-marching over windows or a larger network with more
-points are the next candidates.
+networks on a GPU. A three-times longer single-window run (seed 0, `--set windows=1 --set steps=36000
+--set lbfgs_steps=500 --set lm_rounds=4`, 334 s at load about 7) reaches 3.5e-2 (from
+5.1e-2): the residual loss falls to 1e-5 while the error at late times barely moves,
+which is why the default marches in time instead.
 
 Note on the data: $u_0$ is periodic in value but not in slope ($u_0'(\pm 1) = \mp 2$),
-so the trial function keeps that kink at $x = \pm 1$ for all $t$ (the network's
-correction $t N$ is smooth and periodic); the exact solution loses it at once, since the
+so the trial function keeps that kink at $x = \pm 1$ for all $t$ (every window's
+correction is smooth and periodic); the exact solution loses it at once, since the
 reaction pins $u$ near $-1$ there. The cost is confined to a few grid points.
 
-`--quick`: a 2 x 8 network, 256 points, a few steps of each stage, a 512-mode
-reference; under 30 s, accuracy not meaningful.
+`--quick`: two windows (edges 0, 0.5, 1), a 2 x 8 network, 256 points, a few steps
+of each stage, a 512-mode reference; under 30 s, accuracy not meaningful.
 
 **Outputs.** `metrics.json` metrics: `relative_l2`, `max_error`, `rmse`, `final_loss`,
-per stage `time_<i>_<name>_s` and `loss_<i>_<name>`, `training_time_s`,
+per stage `time_<i>_<name>_s` and `loss_<i>_<name>` (`i` counts the stages of all
+windows in order), `training_time_s`,
 `reference_time_s`, `parameters`.
 `predictions.npz`: `x` (512,), `t` (201,), `u` (201, 512) the prediction on the grid
 (row `i` is time `t[i]`), `u_exact` (201, 512) the spectral reference.
-`model.eqx` + `model.json`: the network $N$ (`architecture="mlp"`, input the embedded
-point; reloadable with `sciml.train.load`); apply the transform above to get $u$.
+`model.eqx` + `model.json`: the last window's network $N_k$ (`architecture="mlp"`, input
+the embedded point; reloadable with `sciml.train.load`; its window in the metadata's
+`window`), and `window_<k>.eqx` + `window_<k>.json` the same for the earlier windows
+$k = 0, 1, \dots$; apply the transform above window by window to get $u$.
 Plots: `solution.png` (prediction, reference, error heat maps), `slices.png` ($u$ at
-$t = 0.25, 0.5, 1$), `training.png` (loss per iteration, all stages).
+$t = 0.25, 0.5, 1$), `training.png` (loss per iteration, the stages of all windows in order).
 """
 
 import dataclasses
@@ -119,6 +142,7 @@ from jaxtyping import Array, Float
 from matplotlib.figure import Figure
 
 import sciml.nn
+import sciml.train
 from sciml.solvers import pinn
 from sciml.study import plot_space_time, plot_time_slices, RunContext
 from sciml.train import count_parameters
@@ -144,16 +168,18 @@ class Config:
     points: int = 1024
     chunks: int = 32
     causal_tol: float = 10.0
-    steps: int = 12000
+    steps: int = 2400
     learning_rate: float = 3e-3
     decay_rate: float = 0.05
-    lbfgs_steps: int = 500
+    lbfgs_steps: int = 300
     lbfgs_memory: int = 50
     lm_rounds: int = 2
     lm_steps: int = 10
     lm_points: int = 1500
     modes: int = 2048
     reference_rtol: float = 1e-12
+    windows: int = 0
+    edges: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)
 
     def __post_init__(self):
         if self.dtype not in ("float32", "float64"):
@@ -166,11 +192,20 @@ class Config:
             raise ValueError("allen_cahn_pinn: causal_tol, fourier_sigma and learning_rate must be > 0")
         if self.modes < GRID_POINTS or self.modes % GRID_POINTS:
             raise ValueError(f"allen_cahn_pinn: modes must be a positive multiple of {GRID_POINTS}, got {self.modes}")
+        if not 0 <= self.windows <= 50:
+            raise ValueError(f"allen_cahn_pinn: windows must be in [0, 50], got {self.windows}")
+        if not self.windows and not self.edges:
+            raise ValueError("allen_cahn_pinn: give windows >= 1 or the window edges")
+        if self.edges:
+            e = np.asarray(self.edges, float)
+            if e.ndim != 1 or len(e) < 2 or e[0] != 0 or e[-1] != 1 or np.any(np.diff(e) <= 0):
+                raise ValueError(f"allen_cahn_pinn: edges must increase from 0 to 1, got {self.edges}")
         if not 0 < self.reference_rtol < 1e-3:
             raise ValueError(f"allen_cahn_pinn: reference_rtol must be in (0, 1e-3), got {self.reference_rtol}")
 
 
-QUICK = dict(width=8, depth=2, points=256, chunks=8, steps=60, lbfgs_steps=20, lm_rounds=0, modes=512, reference_rtol=1e-8)
+QUICK = dict(width=8, depth=2, points=256, chunks=8, steps=40, lbfgs_steps=15, lm_rounds=0, modes=512, reference_rtol=1e-8,
+             edges=(0.0, 0.5, 1.0))
 
 
 def initial_condition(x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
@@ -233,10 +268,15 @@ def allen_cahn_residual(u, x: Float[Array, " 2"], args) -> Float[Array, ""]:
     return u_t - args["epsilon"] * u_xx + args["gamma"] * (value**3 - value)
 
 
-def make_problem() -> pinn.PDEProblem:
-    """The PDE on its space-time domain, with hard periodic and initial conditions."""
-    domain = pinn.SpaceTime(pinn.Interval(-1.0, 1.0), 0.0, 1.0)
-    conditions = [pinn.Initial(lambda p: initial_condition(p[1]), hard=True), pinn.Periodic(1, hard=True)]
+def make_problem(t0: float = 0.0, t1: float = 1.0, initial=None) -> pinn.PDEProblem:
+    """The PDE on the window `[t0, t1]` of time, with hard periodic and initial conditions.
+
+    `initial` maps a space-time point `(t0, x)` to `u(t0, x)`; the default is the
+    initial data (for `t0 = 0`), a later window takes the previous window's model.
+    """
+    domain = pinn.SpaceTime(pinn.Interval(-1.0, 1.0), t0, t1)
+    initial = (lambda p: initial_condition(p[1])) if initial is None else initial
+    conditions = [pinn.Initial(initial, hard=True), pinn.Periodic(1, hard=True)]
     return pinn.PDEProblem(allen_cahn_residual, domain, conditions, args={"epsilon": EPSILON, "gamma": GAMMA})
 
 
@@ -252,10 +292,16 @@ def stages(config: Config) -> list[dict]:
     return out
 
 
-def setup(config: Config, key) -> tuple[pinn.PINN, pinn.PINNLoss, eqx.nn.State, dict]:
-    """The model, the loss with its state, and the network's registry config, for a seed's key."""
+def window_edges(windows: int) -> np.ndarray:
+    """The `windows + 1` edges of the time windows, uniform on [0, 1]."""
+    return np.linspace(0.0, 1.0, windows + 1)
+
+
+def setup(config: Config, key, t0: float = 0.0, t1: float = 1.0,
+          initial=None) -> tuple[pinn.PINN, pinn.PINNLoss, eqx.nn.State, dict]:
+    """The model, the loss with its state, and the network's registry config, for one time window."""
     dtype = jnp.dtype(config.dtype)
-    problem = make_problem()
+    problem = make_problem(t0, t1, initial)
     init_key, points_key = jr.split(key)
     constraint = pinn.HardConstraint(problem.domain, problem.conditions)
     network_config = dict(in_size=constraint.network_in_size, out_size="scalar", width=config.width,
@@ -271,6 +317,17 @@ def setup(config: Config, key) -> tuple[pinn.PINN, pinn.PINNLoss, eqx.nn.State, 
     return model, loss, state, network_config
 
 
+def predict_windows(models: Sequence[pinn.PINN], edges: np.ndarray, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The prediction on the grid `t x x` from one model per window `[edges[i], edges[i+1]]`."""
+    index = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(models) - 1)
+    u = np.empty((len(t), len(x)))
+    for i, model in enumerate(models):
+        rows = index == i
+        if rows.any():
+            u[rows] = predict(model, x, t[rows])
+    return u
+
+
 def predict(model: pinn.PINN, x: np.ndarray, t: np.ndarray) -> np.ndarray:
     """The prediction on the grid `t x x`, shape `(len(t), len(x))`."""
     tt, xx = np.meshgrid(t, x, indexing="ij")
@@ -284,18 +341,26 @@ def _predict(model: pinn.PINN, points: Float[Array, "n 2"]) -> Float[Array, " n"
     return jax.vmap(model)(points)
 
 
-def _plot_training(solution: pinn.PINNSolution) -> Figure:
+def _window_initial(model: pinn.PINN, t0: float):
+    """`u(t0, x)` from a trained window's model, as the hard initial data of the next window."""
+    return lambda p: model(jnp.stack([jnp.asarray(t0, p.dtype), p[1]]))
+
+
+def _plot_training(solutions: Sequence[pinn.PINNSolution]) -> Figure:
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.subplots()
-    starts = [0, *solution.stage_ends[:-1]]
     colours = {"adam": "tab:blue", "lbfgs": "tab:orange", "lm": "tab:green"}
     labelled = set()
-    for start, end, stage in zip(starts, solution.stage_ends, solution.stages):
-        name = stage["name"]
-        label = None if name in labelled else name
-        labelled.add(name)
-        ax.semilogy(solution.iterations[start:end], solution.losses[start:end], label=label, color=colours.get(name),
-                    lw=1, marker="." if name == "lm" else None)
+    offset = 0
+    for solution in solutions:
+        starts = [0, *solution.stage_ends[:-1]]
+        for start, end, stage in zip(starts, solution.stage_ends, solution.stages):
+            name = stage["name"]
+            label = None if name in labelled else name
+            labelled.add(name)
+            ax.semilogy(offset + np.asarray(solution.iterations[start:end]), solution.losses[start:end], label=label,
+                        color=colours.get(name), lw=1, marker="." if name == "lm" else None)
+        offset += int(np.asarray(solution.iterations)[-1]) + 1 if len(solution.iterations) else 0
     ax.set(xlabel="iteration", ylabel="loss (causal residual for Adam, plain after)", title="training")
     ax.legend()
     return fig
@@ -311,30 +376,45 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     x = x_ref[:: config.modes // GRID_POINTS]
     exact = u_ref[:, :: config.modes // GRID_POINTS]
 
-    model, loss, state, network_config = setup(config, ctx.key)
-    solution = pinn.train(model, loss, state, stages(config), key=jr.fold_in(ctx.key, 2),
-                          checkpoint_dir=ctx.checkpoint_dir, resume=ctx.resume, quiet=ctx.quiet)
-    u = predict(solution.model, x, t)
+    edges = window_edges(config.windows) if config.windows else np.asarray(config.edges, float)
+    models, solutions, initial = [], [], None
+    for i in range(len(edges) - 1):
+        t_start = float(edges[i])
+        model, loss, state, network_config = setup(config, jr.fold_in(ctx.key, 100 * i) if i else ctx.key,
+                                                   t_start, float(edges[i + 1]), initial)
+        solution = pinn.train(model, loss, state, stages(config), key=jr.fold_in(ctx.key, 2 + 100 * i),
+                              checkpoint_dir=ctx.checkpoint_dir / f"window_{i}" if len(edges) > 2
+                              else ctx.checkpoint_dir, resume=ctx.resume, quiet=ctx.quiet)
+        models.append(solution.model)
+        solutions.append(solution)
+        # The next window starts from this one's trained solution at its end time.
+        initial = _window_initial(solution.model, float(edges[i + 1]))
+    u = predict_windows(models, edges, x, t)
     error = u - exact
 
     ctx.write_predictions(x=x, t=t, u=u, u_exact=exact)
-    ctx.save_model(solution.model.network, architecture="mlp", config=network_config,
-                   transform="u(t, x) = x^2 cos(pi x) + t N(t, cos(pi x), sin(pi x)); input (t, x)")
+    for i, m in enumerate(models[:-1]):
+        sciml.train.save(ctx.out / f"window_{i}.eqx", m.network, problem=ctx.problem, seed=ctx.seed,
+                         architecture="mlp", config=network_config, window=[float(edges[i]), float(edges[i + 1])])
+    ctx.save_model(models[-1].network, architecture="mlp", config=network_config,
+                   window=[float(edges[-2]), float(edges[-1])],
+                   transform="u(t, x) = u(t0, x) + (t - t0)/(t1 - t0) N(t, cos(pi x), sin(pi x)) on the window "
+                             "[t0, t1], u(0, x) = x^2 cos(pi x), u(t0, x) from the previous window (window_<i>.eqx)")
     labels = ("PINN prediction", "reference (spectral)")
     ctx.savefig(plot_space_time(x, t, u, exact, labels=labels, limits=(-1.0, 1.0)), "solution.png")
     ctx.savefig(plot_time_slices(x, t, u, exact, (0.25, 0.5, 1.0), labels=("PINN", "reference")), "slices.png")
-    ctx.savefig(_plot_training(solution), "training.png")
+    ctx.savefig(_plot_training(solutions), "training.png")
 
     metrics: dict[str, object] = {
         "relative_l2": float(np.linalg.norm(error) / np.linalg.norm(exact)),
         "max_error": float(np.max(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
-        "final_loss": float(solution.losses[-1]),
-        "training_time_s": float(sum(s["time_s"] for s in solution.stages)),
+        "final_loss": float(solutions[-1].losses[-1]),
+        "training_time_s": float(sum(s["time_s"] for sol in solutions for s in sol.stages)),
         "reference_time_s": reference_time,
-        "parameters": count_parameters(solution.model)["trainable"],
+        "parameters": sum(count_parameters(m)["trainable"] for m in models),
     }
-    for i, s in enumerate(solution.stages):
+    for i, s in enumerate([s for sol in solutions for s in sol.stages]):
         metrics[f"time_{i}_{s['name']}_s"] = float(s["time_s"])
         metrics[f"loss_{i}_{s['name']}"] = float(s["loss"])
     ctx.log(f"relative L2 error {metrics['relative_l2']:.3e}, max error {metrics['max_error']:.3e}")

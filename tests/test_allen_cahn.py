@@ -77,10 +77,28 @@ def test_residual_vanishes_on_the_spatially_uniform_solution():
         assert float(ac.allen_cahn_residual(u, jnp.array(point), args)) == pytest.approx(0, abs=1e-12)
 
 
+def test_time_windows_continue_the_previous_solution(getkey):
+    edges = ac.window_edges(2)
+    np.testing.assert_allclose(edges, [0.0, 0.5, 1.0])
+    first, *_ = ac.setup(ac.Config(width=8, depth=2), getkey(), 0.0, 0.5)
+    second, *_ = ac.setup(ac.Config(width=8, depth=2), getkey(), 0.5, 1.0, ac._window_initial(first, 0.5))
+    x = jnp.linspace(-1, 1, 9)
+    at = lambda m, t: jax.vmap(m)(jnp.stack([jnp.full_like(x, t), x], axis=1))  # noqa: E731
+    # The second window starts exactly where the first ends, and differs from it later.
+    np.testing.assert_allclose(at(second, 0.5), at(first, 0.5), atol=1e-14)
+    assert np.max(np.abs(at(second, 0.8) - at(first, 0.8))) > 1e-3
+    np.testing.assert_allclose(at(first, 0.0), x**2 * np.cos(np.pi * x), atol=1e-15)
+    # Each grid time is predicted by the model of its window.
+    t = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    u = ac.predict_windows([first, second], edges, np.asarray(x), t)
+    np.testing.assert_allclose(u[:2], ac.predict(first, np.asarray(x), t[:2]), atol=1e-14)
+    np.testing.assert_allclose(u[2:], ac.predict(second, np.asarray(x), t[2:]), atol=1e-14)
+
+
 @pytest.mark.parametrize(
     "field, value",
     [("width", 0), ("modes", 1000), ("modes", 256), ("causal_tol", 0.0), ("dtype", "float16"), ("lbfgs_steps", -1),
-     ("reference_rtol", 0.1)],
+     ("reference_rtol", 0.1), ("windows", -1), ("edges", (0.0, 0.5))],
 )
 def test_bad_config_raises(field, value):
     with pytest.raises(ValueError, match="allen_cahn_pinn"):
