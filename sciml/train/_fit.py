@@ -135,11 +135,11 @@ def _train_step(
     finite = jnp.isfinite(value) & _all_finite(grads)
     first_bad = (carry.bad_step < 0) & ~finite
     ok = finite & (carry.bad_step < 0) if halt_on_bad else finite
-    # One conditional on the whole tuple: cheaper than a select per leaf.
-    params, opt_state, new_state = jax.lax.cond(
-        ok,
-        lambda: (params, opt_state, new_state),
-        lambda: (carry.params, carry.opt_state, carry.state if stateful else None),
+    # A select per leaf, fused by XLA into the update's own loops: on XLA:CPU a
+    # `lax.cond` over the whole tuple copies its operands and cost 0.1-0.3 ms a step,
+    # more than the whole step of a small model.
+    params, opt_state, new_state = _select(
+        ok, (params, opt_state, new_state), (carry.params, carry.opt_state, carry.state if stateful else None)
     )
     new = _Carry(
         params=params,
