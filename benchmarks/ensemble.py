@@ -22,28 +22,30 @@ step is compute-bound the vmapped ensemble approaches the K-fold arithmetic.
 
     python benchmarks/ensemble.py [--members 16] [--steps 200] [--repeats 5] [--case "neural ODE"]
 
-Measured on a shared 2-core CPU (load average 13-16, so absolute times are inflated and
-noisy), K = 16, 200 steps x 5 repeats, float32, medians in ms per step (ratio to one
-member; compile s):
+Measured on an idle 2-core CPU (Xeon, AVX-512; jax 0.10.2), K = 16, 200 steps x 5
+repeats, float32, medians in ms per step (ratio to one member; compile s):
 
 | case | one member | vmapped 16 | loop of 16 |
 |---|---|---|---|
-| mlp 32x2, batch 64 | 0.27 (1; 7.0) | 0.55 (2.05; 7.9) | 6.3 (23.3) |
-| mlp 64x3, batch 64 | 0.27 (1; 6.1) | 1.95 (7.1; 7.4) | 5.9 (21.7) |
-| neural ODE 32x2, 4 traj | 1.48 (1; 68) | 18.4 (12.5; 78) | 33.8 (22.8) |
+| mlp 32x2, batch 64 | 0.32 (1; 1.2) | 0.66 (2.07; 1.2) | 4.6 (14.3) |
+| mlp 64x3, batch 64 | 0.41 (1; 1.1) | 2.09 (5.05; 1.3) | 6.9 (16.7) |
+| neural ODE 32x2, 4 traj | 1.52 (1; 6.6) | 7.50 (4.95; 6.5) | 27.1 (17.9) |
 
-A second run of the neural-ODE case alone (100 steps x 7 repeats, load average 17-19):
-one member 0.68 ms (compile 33 s), vmapped 16 16.8 ms (24.8x; compile 38 s), loop of 16
-66.4 ms (97.7x).
-
-The small MLP meets the 3x target; the neural ODE does not against "one member", but
-that baseline is member 0 alone, and adaptive solves make members differ in cost: the
-loop's average member costs 1.4x (first run) and 6.1x (second run) member 0, and the
-vmapped step runs as long as its slowest member's solve. Against the loop, the vmapped
-ensemble is 1.8x and 3.9x cheaper. Timed call by call in alternation at the initial
-parameters (where every member takes the same 4 solver steps), the gradient of 16
-vmapped members costs 1.8x that of one. The load on this machine makes all of these
-figures noisy; rerun on an idle machine before quoting them.
+The small MLP meets the 3x target; the larger MLP and the neural ODE do not, although
+the vmapped ensemble is 3.3x and 3.6x cheaper than the loop. Both are no longer
+overhead-bound at K = 16: one member of the MLP 64x3 step is mostly dispatch, sixteen
+are 51 MFLOP of small matrix products (25 GFLOP/s). For the neural ODE the adaptive
+solves are *not* the cause: every member takes 4 Tsit5 steps at the initial parameters
+and 6-8 after 600 Adam steps, and a constant step size gives the same ratio (gradient
+alone: 1.2 ms one member, 3.8 ms sixteen). A profile of the gradient shows why: the
+trajectories of a member are solved by `vmap` over `diffeqsolve` (each on its own time
+grid), so the reverse pass of the checkpointed solve accumulates a parameter cotangent
+per member *and per trajectory* (a `[16, 4, 32, 32]` multiply-add at every stage) and
+selects it under the batched loop condition, the largest single cost of the step; that
+elementwise work grows with K while one member's step is dominated by per-operation
+overhead. Solving all members and trajectories as one stacked state in a single
+`diffeqsolve` (one shared step size) was tried by hand and is slower still (5.8 ms for
+sixteen members against 1.3 ms for one).
 
 Cases live in `_CASES` (name -> builder of a `_Case`): two MLP regressors and a neural
 ODE, an MLP vector field (width 32, depth 2, softplus) integrated by Tsit5 with a PID
