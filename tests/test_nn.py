@@ -98,7 +98,7 @@ ARCHITECTURES = [
         "fno-1d",
         "fno",
         dict(num_spatial_dims=1, in_channels=1, out_channels=2, modes=4, width=8, depth=2,
-             projection_width=8),
+             projection_width=8, dropout=0.1),
         (1, 16),
         (2, 16),
     ),
@@ -485,6 +485,100 @@ def test_fno_weights_are_real_arrays(getkey):
     assert all(jnp.issubdtype(leaf.dtype, jnp.floating) for leaf in leaves)
     # Stacked for the scan over layers.
     assert model.layers.spectral.weight_real.shape == (3, 2, 2, 4, 2)
+
+
+def _fno_reference(model, x, key=None):
+    """The FNO written out layer by layer (no scan), with the documented dropout masks:
+    `key` split into one key per Fourier layer plus one for the projection, inverted
+    dropout after every activation."""
+    p = 0.0 if model.dropout is None else model.dropout.p
+    keys = None if key is None else jr.split(key, model.depth + 1)
+
+    def drop(h, k):
+        if k is None or p == 0:
+            return h
+        return jnp.where(jr.bernoulli(k, 1 - p, h.shape), h / (1 - p), 0)
+
+    dynamic, static = eqx.partition(model.layers, eqx.is_array)
+    h = model.lift(x)
+    for i in range(model.depth):
+        layer = eqx.combine(jax.tree_util.tree_map(lambda a: a[i], dynamic), static)
+        h = layer.spectral(h) + layer.pointwise(h)
+        if i < model.depth - 1:
+            h = drop(model.activation(h), None if keys is None else keys[i])
+    h = drop(model.activation(model.project_hidden(h)), None if keys is None else keys[-1])
+    return model.project_out(h)
+
+
+def test_fno_without_dropout_is_unchanged(getkey):
+    key, x = getkey(), jr.normal(getkey(), (1, 16))
+    kw = dict(modes=4, width=4, depth=3, projection_width=4, key=key)
+    plain, zero, dropout = nn.FNO(1, 1, 1, **kw), nn.FNO(1, 1, 1, dropout=0.0, **kw), nn.FNO(1, 1, 1, dropout=0.3, **kw)
+    y = plain(x)
+    assert np.allclose(y, _fno_reference(plain, x), rtol=1e-12, atol=1e-14)
+    # Dropout takes no initialisation key, so the weights, and the outputs without
+    # active dropout, are bit for bit those of the plain FNO.
+    assert np.array_equal(zero(x, key=getkey()), y)
+    assert np.array_equal(eqx.nn.inference_mode(dropout)(x), y)
+    # Rate 0 adds no leaf at all: the model serialises exactly its arrays, as FNOs saved
+    # before the option existed do, so their files keep loading.
+    assert zero.dropout is None
+    full, arrays = io.BytesIO(), io.BytesIO()
+    eqx.tree_serialise_leaves(full, zero)
+    eqx.tree_serialise_leaves(arrays, eqx.filter(zero, eqx.is_array))
+    assert full.getvalue() == arrays.getvalue()
+
+
+def test_fno_dropout_masks(getkey):
+    model = nn.FNO(1, 1, 1, modes=4, width=4, depth=3, projection_width=4, dropout=0.3, key=getkey())
+    x, k1, k2 = jr.normal(getkey(), (1, 16)), getkey(), getkey()
+    y1 = model(x, key=k1)
+    assert np.array_equal(y1, model(x, key=k1))
+    assert not np.allclose(y1, model(x, key=k2))
+    # One key per Fourier layer and one for the projection, split from the call's key.
+    assert np.allclose(y1, _fno_reference(model, x, k1), rtol=1e-12, atol=1e-14)
+    # In inference mode the key is irrelevant and may be omitted.
+    imodel = eqx.nn.inference_mode(model)
+    assert np.array_equal(imodel(x, key=k1), imodel(x, key=k2))
+    assert np.array_equal(imodel(x, key=k1), imodel(x))
+    with pytest.raises(ValueError, match=r"FNO has dropout 0.3 in training mode and needs a `key`"):
+        model(x)
+    with pytest.raises(ValueError, match=r"dropout rate in \[0, 1\), got 1.0"):
+        nn.FNO(1, 1, 1, dropout=1.0, key=getkey())
+
+
+def test_fno_dropout_mean_is_the_inference_output(getkey):
+    # With depth 1 the only dropout (after the projection's hidden activation) is
+    # followed by the linear output layer, so inverted dropout (kept units scaled by
+    # 1 / (1 - p)) makes the mean over masks equal the inference output exactly; deeper
+    # models' nonlinearities make it only approximately so.
+    p, n = 0.5, 4000
+    model = nn.FNO(1, 1, 1, modes=4, width=4, depth=1, projection_width=8, dropout=p, key=getkey())
+    x = jr.normal(getkey(), (1, 16))
+    samples = eqx.filter_jit(eqx.filter_vmap(lambda k: model(x, key=k)))(jr.split(getkey(), n))
+    mean, stderr = np.mean(samples, axis=0), np.std(samples, axis=0) / np.sqrt(n)
+    y_inf = np.asarray(eqx.nn.inference_mode(model)(x))
+    assert np.all(np.abs(mean - y_inf) < 5 * stderr + 1e-12)
+    # The test has power: without the 1 / (1 - p) scaling the mean would be
+    # b + (1 - p) (y - b), many standard errors away.
+    bias = np.asarray(model.project_out.bias)
+    unscaled = bias + (1 - p) * (y_inf - bias)
+    assert np.max(np.abs(unscaled - y_inf) / stderr) > 20
+
+
+def test_fno_dropout_through_the_registry(getkey):
+    config = dict(num_spatial_dims=1, in_channels=1, out_channels=1, modes=2, width=2, depth=2,
+                  projection_width=2, dropout=0.1)
+    model = nn.build("fno", key=getkey(), **config)
+    assert model.dropout.p == 0.1
+    # A saved (name, config) pair rebuilds the skeleton, dropout included.
+    skeleton = nn.build("fno", key=jr.key(123), **json.loads(json.dumps(config)))
+    buffer = io.BytesIO()
+    eqx.tree_serialise_leaves(buffer, model)
+    buffer.seek(0)
+    assert tree_allclose(eqx.tree_deserialise_leaves(buffer, skeleton), model, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="dropout rate"):
+        nn.build("fno", key=getkey(), **{**config, "dropout": -0.1})
 
 
 # --------------------------------------------------------------------- ResNet blocks

@@ -34,6 +34,12 @@ class FNO(eqx.Module):
     at one resolution evaluates at another (zero-shot super-resolution); the spectral
     convolution treats the domain as periodic.
 
+    With `dropout > 0`, an `eqx.nn.Dropout` follows every activation (that of each
+    Fourier layer but the last, and the projection's hidden one), so the model can be
+    trained with dropout and sampled with [`sciml.uq.mc_dropout_predict`][] (Gal &
+    Ghahramani 2016). It is active in training mode only; `eqx.nn.inference_mode`
+    turns it off.
+
     The identical Fourier layers are stored stacked and run with `jax.lax.scan`, so the
     compile time does not grow with `depth`.
 
@@ -42,6 +48,9 @@ class FNO(eqx.Module):
         [Fourier Neural Operator for Parametric Partial Differential
         Equations](https://arxiv.org/abs/2010.08895), Li, Kovachki, Azizzadenesheli,
         Liu, Bhattacharya, Stuart & Anandkumar, ICLR 2021.
+
+        [Dropout as a Bayesian Approximation: Representing Model Uncertainty in Deep
+        Learning](https://arxiv.org/abs/1506.02142), Gal & Ghahramani, ICML 2016.
     """
 
     lift: eqx.nn.Conv
@@ -49,6 +58,7 @@ class FNO(eqx.Module):
     project_hidden: eqx.nn.Conv
     project_out: eqx.nn.Conv
     activation: Callable
+    dropout: eqx.nn.Dropout | None
     num_spatial_dims: int = eqx.field(static=True)
     in_channels: int = eqx.field(static=True)
     out_channels: int = eqx.field(static=True)
@@ -67,6 +77,7 @@ class FNO(eqx.Module):
         projection_width: int = 128,
         activation: str | Callable = "gelu",
         grid_features: bool = False,
+        dropout: float = 0.0,
         key: PRNGKeyArray,
     ):
         """**Arguments:**
@@ -82,16 +93,21 @@ class FNO(eqx.Module):
         - `activation`: an activation name or callable (`"gelu"` in the paper).
         - `grid_features`: append the coordinates `j / n` of every axis as extra input
             channels (Li et al. append the grid; this helps non-periodic problems).
+        - `dropout`: the dropout rate after every activation, in `[0, 1)`; 0 (the
+            default) means no dropout layer at all.
         - `key`: the PRNG key for the initialisation.
 
         **Raises:**
 
-        A `ValueError` for unsupported dimensions or depth.
+        A `ValueError` for unsupported dimensions or depth, or a dropout rate outside
+        `[0, 1)`.
         """
         if num_spatial_dims not in (1, 2, 3):
             raise ValueError(f"FNO supports num_spatial_dims 1, 2 or 3, got {num_spatial_dims}")
         if depth < 1:
             raise ValueError(f"FNO needs depth >= 1, got {depth}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"FNO needs a dropout rate in [0, 1), got {dropout!r}")
         lkey, hkey, okey, fkey = jr.split(key, 4)
         d = num_spatial_dims
         lifted = in_channels + (d if grid_features else 0)
@@ -108,6 +124,10 @@ class FNO(eqx.Module):
         self.project_hidden = eqx.nn.Conv(d, width, projection_width, 1, key=hkey)
         self.project_out = eqx.nn.Conv(d, projection_width, out_channels, 1, key=okey)
         self.activation = get_activation(activation)
+        # No layer at all for rate 0: equinox serialises the Dropout's `p` and
+        # `inference` leaves, so an always-present layer would make FNOs saved before
+        # this option unreadable.
+        self.dropout = eqx.nn.Dropout(float(dropout)) if dropout > 0 else None
         self.num_spatial_dims = d
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -125,7 +145,9 @@ class FNO(eqx.Module):
 
         - `x`: one field, `[in_channels, *grid]`, on a uniform (periodic) grid.
         - `state`: optional; an FNO holds no state, so it is returned unchanged.
-        - `key`: unused (no dropout); accepted for the uniform model interface.
+        - `key`: the dropout key, split into one key per Fourier layer and one for the
+            projection; needed only with dropout in training mode (otherwise unused,
+            and may be omitted).
 
         **Returns:**
 
@@ -133,9 +155,16 @@ class FNO(eqx.Module):
 
         **Raises:**
 
-        A `ValueError` at trace time for a wrong input shape.
+        A `ValueError` at trace time for a wrong input shape, or for a missing `key`
+        when dropout is active (a rate above 0 in training mode).
         """
-        del key
+        dropout_active = self.dropout is not None and not self.dropout.inference
+        if dropout_active and key is None:
+            raise ValueError(
+                f"FNO has dropout {self.dropout.p} in training mode and needs a `key`: call "
+                "`model(x, key=key)` with one key per sample, or `eqx.nn.inference_mode(model)(x)` "
+                "for deterministic predictions"
+            )
         grid = tuple(f"n{i + 1}" for i in range(self.num_spatial_dims))
         check_shape("FNO", (self.in_channels, *grid), x.shape)
         if self.grid_features:
@@ -143,16 +172,26 @@ class FNO(eqx.Module):
                 *(jnp.arange(n, dtype=x.dtype) / n for n in x.shape[1:]), indexing="ij"
             )
             x = jnp.concatenate([x, jnp.stack(coords)])
+        if dropout_active:
+            keys = jr.split(key, self.depth + 1)
+            layer_keys, project_key = keys[:-1], keys[-1]
+        else:
+            # None is an empty pytree, so the scan carries no keys at all.
+            layer_keys = project_key = None
         h = self.lift(x)
         dynamic, static = eqx.partition(self.layers, eqx.is_array)
 
         def body(h, inputs):
-            layer_arrays, index = inputs
+            layer_arrays, index, layer_key = inputs
             h = eqx.combine(layer_arrays, static)(h)
-            # The last Fourier layer has no activation, as in the reference code.
-            h = jnp.where(index < self.depth - 1, self.activation(h), h)
+            # The last Fourier layer has no activation, as in the reference code, and so
+            # no dropout either.
+            h = jnp.where(index < self.depth - 1, self._drop(self.activation(h), layer_key), h)
             return h, None
 
-        h, _ = jax.lax.scan(body, h, (dynamic, jnp.arange(self.depth)))
-        y = self.project_out(self.activation(self.project_hidden(h)))
+        h, _ = jax.lax.scan(body, h, (dynamic, jnp.arange(self.depth), layer_keys))
+        y = self.project_out(self._drop(self.activation(self.project_hidden(h)), project_key))
         return y if state is None else (y, state)
+
+    def _drop(self, h: Float[Array, "channels *grid"], key: PRNGKeyArray | None) -> Float[Array, "channels *grid"]:
+        return h if self.dropout is None else self.dropout(h, key=key)

@@ -102,6 +102,7 @@ _FNO = {
     "projection_width": 128,
     "activation": "gelu",
     "grid_features": False,
+    "dropout": 0.0,
 }
 
 # name -> variant -> (constructor, defaults). A name with several variants selects one
