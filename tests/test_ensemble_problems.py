@@ -107,6 +107,10 @@ def test_diffusion_config_errors_name_the_problem():
         de.Config(amplitude_test=0.5)
     with pytest.raises(ValueError, match="diffusion_ensemble"):
         de.Config(batch_size=10_000)
+    with pytest.raises(ValueError, match="diffusion_ensemble: mc_dropout"):
+        de.Config(mc_dropout=0.0)
+    with pytest.raises(ValueError, match="diffusion_ensemble: mc_samples"):
+        de.Config(mc_samples=1)
 
 
 def test_diffusion_reference_matches_quadrature():
@@ -138,3 +142,32 @@ def test_diffusion_per_sample_scores():
     std = members.std(axis=0, ddof=1)
     np.testing.assert_allclose(s["predicted_std"], np.linalg.norm(std, axis=1) / np.linalg.norm(mean, axis=1))
     assert np.all(np.diff(s["predicted_std"]) > 0)  # the spread grows with the sample index
+
+
+def check_diffusion_quick_run(record, out):
+    """MC dropout is scored like the ensemble; called on the `--quick` run of `tests/test_problems.py`."""
+    metrics = record["metrics"]
+    # Every accuracy and uncertainty metric of the ensemble has its MC-dropout twin.
+    shared = [k for k in metrics if not k.startswith("mc_dropout_") and k not in ("members", "parameters")]
+    assert "spearman_std_error" in shared and "calibration_error" in shared
+    for name in shared:
+        assert f"mc_dropout_{name}" in metrics, name
+    for name, value in metrics.items():
+        if name.startswith("mc_dropout_"):
+            assert value is not None and np.isfinite(value), (name, value)
+    assert metrics["mc_dropout_samples"] == de.QUICK["mc_samples"]
+    assert metrics["mc_dropout_parameters"] == metrics["parameters"]
+    assert metrics["mc_dropout_mean_predicted_std"] > 0  # the masks give a spread
+    # The saved MC-dropout predictions reproduce its metrics.
+    with np.load(out / "predictions.npz") as p:
+        truth, mean, std = p["u_true"], p["mc_dropout_mean"], p["mc_dropout_std"]
+        error = np.linalg.norm(mean - truth, axis=1) / np.linalg.norm(truth, axis=1)
+        np.testing.assert_allclose(p["mc_dropout_error"], error, rtol=1e-10)
+        np.testing.assert_allclose(
+            p["mc_dropout_predicted_std"], np.linalg.norm(std, axis=1) / np.linalg.norm(mean, axis=1), rtol=1e-10)
+    assert metrics["mc_dropout_test_rel_l2"] == pytest.approx(error.mean())
+    inner = slice(1, -1)
+    half = 1.6448536269514722 * std[:, inner]
+    inside = np.abs(truth[:, inner] - mean[:, inner]) <= half
+    assert metrics["mc_dropout_coverage_90"] == pytest.approx(inside.mean(), abs=1e-3)
+    assert "training_mc_dropout.png" in record["outputs"] and "error_vs_std.png" in record["outputs"]

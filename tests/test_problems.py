@@ -12,9 +12,12 @@ import sciml.train
 from problems import field_regimes
 from sciml.cli import main
 from sciml.study import check_problem
+from test_ensemble_problems import check_diffusion_quick_run
 
 
 _REQUIRED_KEYS = {"problem", "seed", "steps", "wall_time_s", "config", "metrics", "versions"}
+# Problem-specific checks of the same quick run, so no problem is run twice.
+_QUICK_CHECKS = {"diffusion_ensemble": check_diffusion_quick_run}
 
 
 @pytest.mark.parametrize("name", problems.available())
@@ -39,6 +42,8 @@ def test_quick_run(name, tmp_path):
     # Reloadable without the problem's code: the skeleton comes from the metadata.
     reloaded = sciml.train.load(tmp_path / "model.eqx")
     assert reloaded is not None
+    if name in _QUICK_CHECKS:
+        _QUICK_CHECKS[name](record, tmp_path)
 
 
 _REAL_FIT = field_regimes.fit
