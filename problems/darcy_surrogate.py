@@ -62,11 +62,15 @@ time below is inflated several times):
 - at 64 x 64 and 128 x 128 the surrogates are *not* much faster than the sparse direct
     solve on this CPU: FNO speed-ups 0.88, 0.81 at 64 x 64 and 1.17, 1.36 at 128 x 128
     (seed 0: direct 23.0 ms vs FNO 26.2 ms per sample at 64 x 64, 149 ms vs 127 ms at
-    128 x 128; field ResNet 1.10, 1.12 and 1.35, 1.40). The FNO's cost
-    is dominated by its FFTs (XLA:CPU), the direct solve of a 5-point matrix with a few
-    thousand unknowns is cheap, and batched CG (Jacobi; 30.7 and 218 ms) loses to
-    both. A 20x speed-up at 64 x 64 is far out of reach on this CPU; it needs an
-    accelerator or a much smaller network.
+    128 x 128; field ResNet 1.10, 1.12 and 1.35, 1.40). On the idle machine
+    (`benchmarks/surrogates.py`, same networks untrained) the times are lower and the
+    ratios the same: direct 9.5 ms, FNO 9.6 ms at 64 x 64 (0.99x), 45 ms and 41 ms at
+    128 x 128 (1.10x). The FNO's cost is dominated by its FFTs (XLA:CPU), the direct
+    solve of a 5-point matrix with a few thousand unknowns is cheap, and batched CG
+    (Jacobi) loses to both. A 20x speed-up at 64 x 64 is out of reach on this CPU: an
+    FNO of half the width (16) and projection (32) still takes 3.5 ms per sample there
+    (3.2x), and one spectral convolution of the default width costs 1.7 ms per sample
+    by FFT (1.2 ms as a truncated DFT by matrix products); it needs an accelerator.
 
 **Outputs.** `metrics.json` metrics: `fno_test_relative_l2` and `resnet_test_relative_l2`
 (mean over test samples of $\|\hat u - u\|_2 / \|u\|_2$ on the full grid, as the FNO
