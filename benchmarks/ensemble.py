@@ -27,14 +27,17 @@ repeats, float32, medians in ms per step (ratio to one member; compile s):
 
 | case | one member | vmapped 16 | loop of 16 |
 |---|---|---|---|
-| mlp 32x2, batch 64 | 0.32 (1; 1.2) | 0.66 (2.07; 1.2) | 4.6 (14.3) |
-| mlp 64x3, batch 64 | 0.41 (1; 1.1) | 2.09 (5.05; 1.3) | 6.9 (16.7) |
-| neural ODE 32x2, 4 traj | 1.52 (1; 6.6) | 7.50 (4.95; 6.5) | 27.1 (17.9) |
+| mlp 32x2, batch 64 | 0.40 (1; 1.4) | 0.83 (2.06; 1.7) | 5.8 (14.3) |
+| mlp 64x3, batch 64 | 0.43 (1; 1.5) | 1.85 (4.27; 1.9) | 7.0 (16.2) |
+| neural ODE 32x2, 4 traj | 2.25 (1; 8.2) | 8.62 (3.83; 8.2) | 35.4 (15.7) |
+
+An earlier run on the same idle machine an hour before (the host's speed varies by
+tens of per cent) gave ratios 2.07, 5.05 and 4.95 (loops 14.3, 16.7, 17.9).
 
 The small MLP meets the 3x target; the larger MLP and the neural ODE do not, although
-the vmapped ensemble is 3.3x and 3.6x cheaper than the loop. Both are no longer
+the vmapped ensemble is 3.8x and 4.1x cheaper than the loop. Both are no longer
 overhead-bound at K = 16: one member of the MLP 64x3 step is mostly dispatch, sixteen
-are 51 MFLOP of small matrix products (25 GFLOP/s). For the neural ODE the adaptive
+are 51 MFLOP of small matrix products (about 28 GFLOP/s). For the neural ODE the adaptive
 solves are *not* the cause: every member takes 4 Tsit5 steps at the initial parameters
 and 6-8 after 600 Adam steps, and a constant step size gives the same ratio (gradient
 alone: 1.2 ms one member, 3.8 ms sixteen). A profile of the gradient shows why: the
