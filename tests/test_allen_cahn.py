@@ -1,17 +1,16 @@
 """The Allen-Cahn PINN problem: its spectral reference, the periodic embedding, config checks, a `--quick` run."""
 
-import json
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import sciml.nn
-import sciml.train
+from sciml.train import count_parameters
 from problems import allen_cahn_pinn as ac
 from sciml.solvers import pinn
-from sciml.study import check_problem, run_problem
 
 
 def test_spectral_rhs_matches_analytic_derivatives():
@@ -95,26 +94,56 @@ def test_time_windows_continue_the_previous_solution(getkey):
     np.testing.assert_allclose(u[2:], ac.predict(second, np.asarray(x), t[2:]), atol=1e-14)
 
 
+def test_late_windows_get_their_own_adam_budget():
+    config = ac.Config(steps=100, late_from=0.8, late_steps=300)
+    assert [ac.stages(config, t0)[0]["steps"] for t0 in (0.0, 0.6, 0.8, 0.9)] == [100, 100, 300, 300]
+    assert [s["name"] for s in ac.stages(config, 0.9)] == ["adam", "lbfgs", "lm", "lm"]
+
+
+def test_late_windows_get_their_own_causal_tolerance_and_width(getkey):
+    config = ac.Config(width=8, depth=2, causal_tol=10.0, late_from=0.8, late_causal_tol=1.0, late_width=12)
+    early, early_loss, _, early_net = ac.setup(config, getkey(), 0.6, 0.8)
+    late, late_loss, _, late_net = ac.setup(config, getkey(), 0.8, 0.9)
+    assert (early_loss.causal.tol, late_loss.causal.tol) == (10.0, 1.0)
+    assert (early_net["width"], late_net["width"]) == (8, 12)
+    # 3 inputs (t, cos, sin), two hidden layers, a scalar output.
+    assert count_parameters(early)["trainable"] == 3 * 8 + 8 + 8 * 8 + 8 + 8 + 1
+    assert count_parameters(late)["trainable"] == 3 * 12 + 12 + 12 * 12 + 12 + 12 + 1
+
+
+def test_window_residual_of_the_frozen_initial_data(getkey):
+    # A zero network leaves u(t, x) = u0(x), whose residual -eps u0'' + 5 u0^3 - 5 u0 is known
+    # in closed form; its mean square over x is computed here by the trapezoidal rule.
+    jax.config.update("jax_enable_x64", True)
+    model, *_ = ac.setup(ac.Config(width=8, depth=2), getkey(), 0.0, 0.2)
+    model = jax.tree_util.tree_map(lambda a: jnp.zeros_like(a) if eqx.is_inexact_array(a) else a, model)
+    x = np.linspace(-1, 1, 20001)
+    u0 = x**2 * np.cos(np.pi * x)
+    u0_xx = 2 * np.cos(np.pi * x) - 4 * np.pi * x * np.sin(np.pi * x) - np.pi**2 * x**2 * np.cos(np.pi * x)
+    exact = np.trapezoid((-ac.EPSILON * u0_xx + ac.GAMMA * (u0**3 - u0)) ** 2, x) / 2
+    estimate = ac.window_residual(model, 0.0, 0.2, None, 20000, getkey())
+    assert estimate == pytest.approx(exact, rel=0.03)
+
+
 @pytest.mark.parametrize(
     "field, value",
     [("width", 0), ("modes", 1000), ("modes", 256), ("causal_tol", 0.0), ("dtype", "float16"), ("lbfgs_steps", -1),
-     ("reference_rtol", 0.1), ("windows", -1), ("edges", (0.0, 0.5))],
+     ("reference_rtol", 0.1), ("windows", -1), ("edges", (0.0, 0.5)), ("late_from", 1.5), ("late_steps", 0),
+     ("late_width", -1), ("late_causal_tol", 0.0)],
 )
 def test_bad_config_raises(field, value):
     with pytest.raises(ValueError, match="allen_cahn_pinn"):
         ac.Config(**{field: value})
 
 
-def test_quick_run(tmp_path):
-    check_problem(ac)
-    record = run_problem(ac, name="allen_cahn_pinn", out=tmp_path, quick=True, quiet=True)
+def check_allen_cahn_quick_run(record, out):
+    """Shapes, exact initial row, recomputed error, outputs; called on the `--quick` run of `tests/test_problems.py`."""
     metrics = record["metrics"]
-    with np.load(tmp_path / "predictions.npz") as p:
+    with np.load(out / "predictions.npz") as p:
         assert p["u"].shape == (201, 512) and p["u_exact"].shape == (201, 512)
-        assert not [k for k in p.files if f"`{k}`" not in ac.__doc__]
         error = np.linalg.norm(p["u"] - p["u_exact"]) / np.linalg.norm(p["u_exact"])
         np.testing.assert_allclose(p["u"][0], p["x"] ** 2 * np.cos(np.pi * p["x"]), atol=1e-12)
     assert metrics["relative_l2"] == pytest.approx(error)
-    assert json.loads((tmp_path / "metrics.json").read_text())["problem"] == "allen_cahn_pinn"
     assert sorted(f for f in record["outputs"] if f.endswith(".png")) == ["slices.png", "solution.png", "training.png"]
-    assert sciml.train.load(tmp_path / "model.eqx") is not None
+    assert len(metrics["window_residuals"]) == len(ac.QUICK["edges"]) - 1
+    assert all(np.isfinite(metrics["window_residuals"]))
