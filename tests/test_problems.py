@@ -12,12 +12,21 @@ import sciml.train
 from problems import field_regimes
 from sciml.cli import main
 from sciml.study import check_problem
+from test_allen_cahn import check_allen_cahn_quick_run
+from test_burgers_pinn import check_burgers_quick_run
 from test_ensemble_problems import check_diffusion_quick_run
+from test_pinn_problems import check_heat_inverse_quick_run, check_poisson_quick_run
 
 
 _REQUIRED_KEYS = {"problem", "seed", "steps", "wall_time_s", "config", "metrics", "versions"}
-# Problem-specific checks of the same quick run, so no problem is run twice.
-_QUICK_CHECKS = {"diffusion_ensemble": check_diffusion_quick_run}
+# Problem-specific checks of the one `--quick` run of each problem (so none is run twice).
+_QUICK_CHECKS = {
+    "allen_cahn_pinn": check_allen_cahn_quick_run,
+    "burgers_pinn": check_burgers_quick_run,
+    "diffusion_ensemble": check_diffusion_quick_run,
+    "heat_inverse": check_heat_inverse_quick_run,
+    "poisson_pinn": check_poisson_quick_run,
+}
 
 
 @pytest.mark.parametrize("name", problems.available())
