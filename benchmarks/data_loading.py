@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax
@@ -83,8 +84,10 @@ def main() -> None:
         memory, lazy = sd.load(path), sd.load(path, max_bytes=0)
         ids = np.arange(args.samples)
         key = jr.key(0)
-        print(f"{path.name}: {memory.layout.describe()}, {size_mb:.0f} MiB; backend {jax.default_backend()}, "
-              f"{os.cpu_count()} CPU(s); medians of {args.repeats} alternating repeats\n")
+        print(
+            f"{path.name}: {memory.layout.describe()}, {size_mb:.0f} MiB; backend {jax.default_backend()}, "
+            f"{os.cpu_count()} CPU(s); medians of {args.repeats} alternating repeats\n"
+        )
 
         print(f"{'host reads (no read-ahead)':<34}{'in memory':>14}{'lazy HDF5':>14}{'ratio':>8}")
         for batch_size in (16, 64, 256):
@@ -100,8 +103,16 @@ def main() -> None:
             for s in streams:
                 s.close()
 
-        resnet = sciml.nn.build("resnet", key=jr.key(1), variant="field", num_spatial_dims=2, in_channels=3,
-                                out_channels=1, width=8, depth=1)
+        resnet = sciml.nn.build(
+            "resnet",
+            key=jr.key(1),
+            variant="field",
+            num_spatial_dims=2,
+            in_channels=3,
+            out_channels=1,
+            width=8,
+            depth=1,
+        )
         cases = [
             # Compute-bound: a field ResNet step takes far longer than reading its batch.
             ("field ResNet, batch 32", resnet, _loss, 32, args.steps),
@@ -124,8 +135,11 @@ def main() -> None:
             def streamed(prefetch):
                 return lambda: sd.fit_stream(model, loss, streams[prefetch], optimizer, **common)
 
-            contenders = {"in memory (fit)": in_memory, "lazy, no read-ahead": streamed(0),
-                          "lazy, read-ahead 2": streamed(2)}
+            contenders = {
+                "in memory (fit)": in_memory,
+                "lazy, no read-ahead": streamed(0),
+                "lazy, read-ahead 2": streamed(2),
+            }
             for run in contenders.values():
                 run()  # compile
             rates = {name: [] for name in contenders}

@@ -61,7 +61,7 @@ sixteen members against 1.3 ms for one).
 Cases live in `_CASES` (name -> builder of a `_Case`): two MLP regressors and a neural
 ODE, an MLP vector field (width 32, depth 2, softplus) integrated by Tsit5 with a PID
 controller (rtol 1e-3, atol 1e-6) over 4 spirals of 20 save times each, trained on the
-trajectory MSE (`sciml.solvers.TrajectoryLoss`). The vmapped ensemble's adaptive solves
+trajectory MSE (`sciml.ode.TrajectoryLoss`). The vmapped ensemble's adaptive solves
 run in one `while` loop, so each step lasts as long as its slowest member's solve.
 """
 
@@ -70,6 +70,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -86,7 +87,7 @@ from scipy.linalg import expm
 import sciml.nn
 import sciml.train
 import sciml.uq as uq
-from sciml.solvers import NeuralVectorField, ODEModel, trajectory_data, TrajectoryLoss
+from sciml.ode import NeuralVectorField, ODEModel, trajectory_data, TrajectoryLoss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,9 +150,19 @@ def _diffrax_floor(members: int, width: int = 32, trajectories: int = 4, saves: 
 
     def loss(net):
         def solve(y0):
-            return diffrax.diffeqsolve(diffrax.ODETerm(lambda t, y, args: net(y)), diffrax.Tsit5(), ts[0], ts[-1],
-                                       None, y0, saveat=diffrax.SaveAt(ts=ts), stepsize_controller=controller,
-                                       max_steps=4096, throw=False).ys
+            return diffrax.diffeqsolve(
+                diffrax.ODETerm(lambda t, y, args: net(y)),
+                diffrax.Tsit5(),
+                ts[0],
+                ts[-1],
+                None,
+                y0,
+                saveat=diffrax.SaveAt(ts=ts),
+                stepsize_controller=controller,
+                max_steps=4096,
+                throw=False,
+            ).ys
+
         return jnp.mean((jax.vmap(solve)(ys[:, 0]) - ys) ** 2)
 
     one_net, nets = make(jr.key(0)), eqx.filter_vmap(make)(jr.split(jr.key(0), members))
@@ -167,6 +178,7 @@ def _diffrax_floor(members: int, width: int = 32, trajectories: int = 4, saves: 
                 out = grad(net)
             jax.block_until_ready(out)
             return (time.perf_counter() - t) / steps
+
         return fn
 
     return {"diffrax grad 1": timed(grad_one, one_net), f"diffrax grad {members}": timed(grad_all, nets)}
@@ -193,15 +205,33 @@ def _contenders(case: _Case, members: int):
     data, batch_size = case.data, case.batch_size
 
     def run_one(model, steps, key):
-        return sciml.train.fit(model, case.single_loss, data, optimizer, steps=steps, key=key,
-                               batch_size=batch_size, log_every=max(steps // 10, 1), quiet=True)
+        return sciml.train.fit(
+            model,
+            case.single_loss,
+            data,
+            optimizer,
+            steps=steps,
+            key=key,
+            batch_size=batch_size,
+            log_every=max(steps // 10, 1),
+            quiet=True,
+        )
 
     def one(steps, key):
         return _per_step(run_one(singles[0], steps, key))
 
     def vmapped(steps, key):
-        res = uq.fit_ensemble(ensemble, loss, data, optimizer, steps=steps, key=key, batch_size=batch_size,
-                              log_every=max(steps // 10, 1), quiet=True)
+        res = uq.fit_ensemble(
+            ensemble,
+            loss,
+            data,
+            optimizer,
+            steps=steps,
+            key=key,
+            batch_size=batch_size,
+            log_every=max(steps // 10, 1),
+            quiet=True,
+        )
         return _per_step(res)
 
     def loop(steps, key):
@@ -230,8 +260,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--case", default="", help="run only the cases whose name contains this text")
     args = parser.parse_args()
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({os.cpu_count()} cores), "
-          f"K={args.members}, {args.steps} steps x {args.repeats} repeats, medians")
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].platform} ({os.cpu_count()} cores), "
+        f"K={args.members}, {args.steps} steps x {args.repeats} repeats, medians"
+    )
     header = f"{'case':24s} {'contender':16s} {'ms/step':>9s} {'x one':>7s} {'compile s':>10s}"
     print(header)
     print("-" * len(header))

@@ -32,6 +32,7 @@ import os
 import statistics
 import time
 
+
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import diffrax
@@ -44,7 +45,7 @@ import optax
 from scipy.linalg import expm
 
 import sciml.nn
-from sciml.solvers import NeuralVectorField, ODEModel, trajectory_data, TrajectoryLoss
+from sciml.ode import NeuralVectorField, ODEModel, trajectory_data, TrajectoryLoss
 from sciml.train import fit
 
 
@@ -80,9 +81,16 @@ class _Func(eqx.Module):
 
 def _hand_solve(func, ts, y0, adjoint=diffrax.RecursiveCheckpointAdjoint()):
     return diffrax.diffeqsolve(
-        diffrax.ODETerm(func), diffrax.Tsit5(), t0=ts[0], t1=ts[-1], dt0=None, y0=y0,
-        saveat=diffrax.SaveAt(ts=ts), stepsize_controller=diffrax.PIDController(rtol=RTOL, atol=ATOL),
-        adjoint=adjoint, max_steps=4096,
+        diffrax.ODETerm(func),
+        diffrax.Tsit5(),
+        t0=ts[0],
+        t1=ts[-1],
+        dt0=None,
+        y0=y0,
+        saveat=diffrax.SaveAt(ts=ts),
+        stepsize_controller=diffrax.PIDController(rtol=RTOL, atol=ATOL),
+        adjoint=adjoint,
+        max_steps=4096,
     ).ys
 
 
@@ -158,8 +166,10 @@ def main() -> None:
     args = parser.parse_args()
     net = _network(jr.key(0))
     optim = optax.adam(1e-3)
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({os.cpu_count()} CPUs), float32, "
-          f"{args.steps} steps x {args.repeats} repeats")
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].platform} ({os.cpu_count()} CPUs), float32, "
+        f"{args.steps} steps x {args.repeats} repeats"
+    )
     medians, compile_s = _timings(net, optim, args.steps, args.repeats)
     hand = medians["diffrax + optax by hand"]
     print(f"{'contender':26s} {'ms/step':>9s} {'ratio':>7s} {'compile s':>10s}")

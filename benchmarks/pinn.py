@@ -3,7 +3,7 @@
 1. **Derivative strategies.** Wall time of one training step (loss, gradient with
    respect to the parameters, Adam update, one compiled function) of the Burgers
    residual loss, which needs `u, u_t, u_x, u_xx` at every collocation point, with each
-   derivative strategy of `sciml.solvers.pinn`: forward mode (nested `jax.jvp`), Taylor
+   derivative strategy of `sciml.pinn`: forward mode (nested `jax.jvp`), Taylor
    mode (`jax.experimental.jet`), forward-over-reverse and nested reverse mode. The
    strategies are timed in alternation (machine load drifts); the table gives the
    median per step, the ratio to the fastest, and the compile time.
@@ -28,6 +28,7 @@ import os
 import statistics
 import time
 
+
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax
@@ -42,7 +43,7 @@ import numpy as np
 import optax
 
 from problems import burgers_pinn
-from sciml.solvers import pinn
+from sciml import pinn
 from sciml.train import fit
 
 
@@ -171,13 +172,25 @@ def _run_stage(model, loss, state, stage, stage_key, sink, check_budget):
             sink.add(eqx.filter(rec["model"], eqx.is_inexact_array))
             check_budget(step, rec)
 
-        model, _ = pinn.least_squares_stage(model, loss.freeze(), state, steps=steps, quiet=True,
-                                            callback=record, **stage)
+        model, _ = pinn.least_squares_stage(
+            model, loss.freeze(), state, steps=steps, quiet=True, callback=record, **stage
+        )
         return model, state
     adaptive = stage.pop("adaptive", name != "lbfgs")
     wrapped = _Snapshots(loss if adaptive else loss.freeze(), 250, sink)
-    result = fit(model, wrapped, None, stage, steps=steps, key=stage_key, state=state, quiet=True,
-                 on_nonfinite="skip" if name == "lbfgs" else "raise", callback=check_budget, log_every=50)
+    result = fit(
+        model,
+        wrapped,
+        None,
+        stage,
+        steps=steps,
+        key=stage_key,
+        state=state,
+        quiet=True,
+        on_nonfinite="skip" if name == "lbfgs" else "raise",
+        callback=check_budget,
+        log_every=50,
+    )
     return result.model, result.state
 
 
@@ -211,8 +224,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=20, help="steps per timing repeat")
     parser.add_argument("--budget", type=float, default=600.0, help="seconds per schedule")
-    parser.add_argument("--schedule", choices=sorted(_SCHEDULE_NAMES), default=None,
-                        help="run one schedule only (to run them side by side on separate cores)")
+    parser.add_argument(
+        "--schedule",
+        choices=sorted(_SCHEDULE_NAMES),
+        default=None,
+        help="run one schedule only (to run them side by side on separate cores)",
+    )
     args = parser.parse_args()
     if args.part in ("derivatives", "both"):
         derivative_strategies(20, 4, 3000, args.steps, args.repeats)

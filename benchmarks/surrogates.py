@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax
@@ -48,19 +49,38 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from data_loading import _read_rate, _write  # noqa: E402
+
 from problems import darcy_surrogate as darcy  # noqa: E402
 
 
 def _networks(model_dir: str | None) -> dict:
     config = darcy.Config()
     key_fno, key_resnet = jr.split(jr.key(0))
-    fno = sciml.nn.build("fno", key=key_fno, num_spatial_dims=2, in_channels=1, out_channels=1,
-                         width=config.fno_width, modes=config.fno_modes, depth=config.fno_depth,
-                         projection_width=config.fno_projection, grid_features=True)
+    fno = sciml.nn.build(
+        "fno",
+        key=key_fno,
+        num_spatial_dims=2,
+        in_channels=1,
+        out_channels=1,
+        width=config.fno_width,
+        modes=config.fno_modes,
+        depth=config.fno_depth,
+        projection_width=config.fno_projection,
+        grid_features=True,
+    )
     if model_dir is not None:
         fno, _ = load_surrogate(model_dir)
-    resnet = sciml.nn.build("resnet", key=key_resnet, variant="field", num_spatial_dims=2, in_channels=1,
-                            out_channels=1, width=config.resnet_width, depth=config.resnet_depth, padding="zeros")
+    resnet = sciml.nn.build(
+        "resnet",
+        key=key_resnet,
+        variant="field",
+        num_spatial_dims=2,
+        in_channels=1,
+        out_channels=1,
+        width=config.resnet_width,
+        depth=config.resnet_depth,
+        padding="zeros",
+    )
     return {"fno": fno, "resnet": resnet}
 
 
@@ -72,8 +92,10 @@ def _compile_seconds(model, x) -> float:
 
 def solver_table(sizes: list[int], samples: int, repeats: int, model_dir: str | None) -> None:
     networks = _networks(model_dir)
-    print(f"Darcy, ms per sample (median of {repeats} alternating repeats, {samples} samples a batch); "
-          f"backend {jax.default_backend()}, {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"Darcy, ms per sample (median of {repeats} alternating repeats, {samples} samples a batch); "
+        f"backend {jax.default_backend()}, {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}"
+    )
     names = ["direct", "cg", *networks]
     header = f"{'grid':>9}" + "".join(f"{n + ' ms':>11}" for n in names)
     header += "".join(f"{n + ' speed-up':>17}" for n in networks) + f"{'fno compile s':>15}"
@@ -97,7 +119,9 @@ def hdf5_table(samples: int, size: int, repeats: int, batches: int) -> None:
         print(f"\nHDF5 reads, samples/s ({memory.layout.describe()}; median of {repeats} alternating repeats)")
         print(f"{'batch':>7}{'in memory':>14}{'lazy HDF5':>14}{'ratio':>8}")
         for batch_size in (16, 64):
-            streams = [sd.BatchStream(sd.Samples(d), ids, batch_size, key=jr.key(0), prefetch=0) for d in (memory, lazy)]
+            streams = [
+                sd.BatchStream(sd.Samples(d), ids, batch_size, key=jr.key(0), prefetch=0) for d in (memory, lazy)
+            ]
             for s in streams:
                 _read_rate(s, 2)
             rates: list[list[float]] = [[], []]

@@ -13,6 +13,7 @@ import os
 import statistics
 import time
 
+
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import equinox as eqx

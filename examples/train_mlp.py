@@ -53,8 +53,9 @@ def main() -> None:
 
     # Saving the registry name and config lets `load` rebuild the model without this script.
     path = Path("runs/train_mlp/model.eqx")
-    sciml.train.save(path, result.model, architecture="mlp",
-                     config=dict(in_size="scalar", out_size="scalar", width=32, depth=2))
+    sciml.train.save(
+        path, result.model, architecture="mlp", config=dict(in_size="scalar", out_size="scalar", width=32, depth=2)
+    )
     reloaded = sciml.train.load(path)
     assert np.allclose(jax.vmap(reloaded)(x_test), jax.vmap(result.model)(x_test))
     print(f"saved and reloaded {path} (+ model.json)")

@@ -10,7 +10,7 @@ plain PINN (tanh MLP, soft conditions, Adam, uniform points) does not find: it s
 on a smooth function with a relative L2 error near 0.5 (0.517 in jaxpi's ablation,
 ANCHORS.md).
 
-**Model.** `sciml.solvers.pinn`: an MLP $N$ (`depth` x `width`, tanh) on the embedded
+**Model.** `sciml.pinn`: an MLP $N$ (`depth` x `width`, tanh) on the embedded
 point $(t, \cos \pi x, \sin \pi x)$, optionally followed by `fourier_features` random
 Fourier features of standard deviation `fourier_sigma` (Tancik et al. 2020), inside
 the transform that `pinn.HardConstraint` builds from a hard periodic and a hard initial
@@ -64,7 +64,7 @@ so are the points of each Levenberg-Marquardt round. Measured on a 2-core CPU, t
 at once (`window residual`: the mean squared residual of the last two windows on 4096
 fresh uniform points, `window_residuals` in the metrics):
 
-| seed | relative L2 | max error | relative L2 at t = 0.8 / 0.9 / 1 | window residual [0.8, 0.9] / [0.9, 1] | wall time |
+| seed | relative L2 | max error | rel. L2 at t = 0.8 / 0.9 / 1 | window residual [0.8, 0.9] / [0.9, 1] | wall time |
 |---|---|---|---|---|---|
 | 0 | 4.86e-3 | 0.061 | 4.5e-3 / 7.4e-3 / 9.8e-3 | 2.4e-3 / 3.8e-4 | windows 0-3 resumed; the two late windows 1170 s |
 | 1 | 7.68e-3 | 0.134 | 3.8e-3 / 6.7e-3 / 2.6e-2 | 4.4e-3 / 7.0e-2 | 2223 s |
@@ -161,12 +161,14 @@ from matplotlib.figure import Figure
 
 import sciml.nn
 import sciml.train
-from sciml.solvers import pinn
+from sciml import pinn
 from sciml.study import plot_space_time, plot_time_slices, RunContext
 from sciml.train import count_parameters
 
 
-DESCRIPTION = "PINN for Allen-Cahn (periodic, eps=1e-4): periodic embedding, hard IC, causal weighting, Adam -> L-BFGS -> LM"
+DESCRIPTION = (
+    "PINN for Allen-Cahn (periodic, eps=1e-4): periodic embedding, hard IC, causal weighting, Adam -> L-BFGS -> LM"
+)
 
 EPSILON = 1e-4
 GAMMA = 5.0
@@ -216,7 +218,9 @@ class Config:
         if min(self.fourier_features, self.lbfgs_steps, self.lm_rounds, self.lm_steps) < 0:
             raise ValueError("allen_cahn_pinn: fourier_features, lbfgs_steps, lm_rounds and lm_steps must be >= 0")
         if not (self.causal_tol > 0 and self.late_causal_tol > 0 and self.fourier_sigma > 0 and self.learning_rate > 0):
-            raise ValueError("allen_cahn_pinn: causal_tol, late_causal_tol, fourier_sigma and learning_rate must be > 0")
+            raise ValueError(
+                "allen_cahn_pinn: causal_tol, late_causal_tol, fourier_sigma and learning_rate must be > 0"
+            )
         if self.modes < GRID_POINTS or self.modes % GRID_POINTS:
             raise ValueError(f"allen_cahn_pinn: modes must be a positive multiple of {GRID_POINTS}, got {self.modes}")
         if not 0 <= self.windows <= 50:
@@ -228,22 +232,41 @@ class Config:
             if e.ndim != 1 or len(e) < 2 or e[0] != 0 or e[-1] != 1 or np.any(np.diff(e) <= 0):
                 raise ValueError(f"allen_cahn_pinn: edges must increase from 0 to 1, got {self.edges}")
         if not 0 <= self.rad_from <= 1 or self.rad_every < 1 or not self.rad_k > 0 or not self.rad_c >= 0:
-            raise ValueError("allen_cahn_pinn: needs 0 <= rad_from <= 1, rad_every >= 1, rad_k > 0 and rad_c >= 0, got "
-                             f"{self.rad_from}, {self.rad_every}, {self.rad_k}, {self.rad_c}")
+            raise ValueError(
+                "allen_cahn_pinn: needs 0 <= rad_from <= 1, rad_every >= 1, rad_k > 0 and rad_c >= 0, got "
+                f"{self.rad_from}, {self.rad_every}, {self.rad_k}, {self.rad_c}"
+            )
         if not 0 <= self.late_from <= 1 or self.late_steps < 1 or self.late_width < 0 or self.check_points < 1:
-            raise ValueError("allen_cahn_pinn: needs 0 <= late_from <= 1, late_steps >= 1, late_width >= 0 and "
-                             f"check_points >= 1, got {self.late_from}, {self.late_steps}, {self.late_width}, "
-                             f"{self.check_points}")
+            raise ValueError(
+                "allen_cahn_pinn: needs 0 <= late_from <= 1, late_steps >= 1, late_width >= 0 and "
+                f"check_points >= 1, got {self.late_from}, {self.late_steps}, {self.late_width}, "
+                f"{self.check_points}"
+            )
         if not 0 < self.reference_rtol < 1e-3:
             raise ValueError(f"allen_cahn_pinn: reference_rtol must be in (0, 1e-3), got {self.reference_rtol}")
 
 
-QUICK = dict(width=8, depth=2, points=256, chunks=8, steps=40, lbfgs_steps=15, lm_rounds=0, modes=512, reference_rtol=1e-8,
-             rad_from=0.5, rad_every=10, late_from=0.5, late_steps=60, late_width=10, check_points=512,
-             edges=(0.0, 0.5, 1.0))
+QUICK = dict(
+    width=8,
+    depth=2,
+    points=256,
+    chunks=8,
+    steps=40,
+    lbfgs_steps=15,
+    lm_rounds=0,
+    modes=512,
+    reference_rtol=1e-8,
+    rad_from=0.5,
+    rad_every=10,
+    late_from=0.5,
+    late_steps=60,
+    late_width=10,
+    check_points=512,
+    edges=(0.0, 0.5, 1.0),
+)
 
 
-def initial_condition(x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+def initial_condition(x: Float[Array, " *shape"]) -> Float[Array, " *shape"]:
     """`u(0, x) = x^2 cos(pi x)`."""
     return x**2 * jnp.cos(jnp.pi * x)
 
@@ -259,7 +282,9 @@ def spectral_rhs(u: Float[Array, " n"], k: Float[Array, " m"]) -> Float[Array, "
     return EPSILON * u_xx + GAMMA * (u - u**3)
 
 
-def reference(modes: int = 2048, rtol: float = 1e-12, times: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def reference(
+    modes: int = 2048, rtol: float = 1e-12, times: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pseudo-spectral solution on `modes` grid points, saved at `times`.
 
     **Arguments:**
@@ -282,10 +307,17 @@ def reference(modes: int = 2048, rtol: float = 1e-12, times: np.ndarray | None =
     term = diffrax.ODETerm(lambda _, u, k: spectral_rhs(u, k))
     with jax.enable_x64(True):
         solution = diffrax.diffeqsolve(
-            term, diffrax.Dopri8(), 0.0, float(t[-1]), 1e-4, initial_condition(jnp.asarray(x)), args=k,
+            term,
+            diffrax.Dopri8(),
+            0.0,
+            float(t[-1]),
+            1e-4,
+            initial_condition(jnp.asarray(x)),
+            args=k,
             saveat=diffrax.SaveAt(ts=jnp.asarray(t)),
             stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol / 100),
-            max_steps=100_000, throw=False,
+            max_steps=100_000,
+            throw=False,
         )
         if solution.result != diffrax.RESULTS.successful:
             raise ValueError(f"allen_cahn_pinn: the spectral reference failed: {solution.result}")
@@ -318,13 +350,19 @@ def make_problem(t0: float = 0.0, t1: float = 1.0, initial=None) -> pinn.PDEProb
 def stages(config: Config, t0: float = 0.0) -> list[dict]:
     """The optimizer schedule of `pinn.train` for the window starting at `t0`."""
     steps = config.late_steps if t0 >= config.late_from - 1e-12 else config.steps
-    out = [{"name": "adam", "steps": steps, "learning_rate": config.learning_rate,
-            "schedule": "exponential", "decay_rate": config.decay_rate}]
+    out = [
+        {
+            "name": "adam",
+            "steps": steps,
+            "learning_rate": config.learning_rate,
+            "schedule": "exponential",
+            "decay_rate": config.decay_rate,
+        }
+    ]
     if config.lbfgs_steps:
         out.append({"name": "lbfgs", "steps": config.lbfgs_steps, "memory_size": config.lbfgs_memory})
     for _ in range(config.lm_rounds if config.lm_steps else 0):
-        out.append({"name": "lm", "steps": config.lm_steps, "points": config.lm_points, "chunk": 10,
-                    "resample": True})
+        out.append({"name": "lm", "steps": config.lm_steps, "points": config.lm_points, "chunk": 10, "resample": True})
     return out
 
 
@@ -333,8 +371,9 @@ def window_edges(windows: int) -> np.ndarray:
     return np.linspace(0.0, 1.0, windows + 1)
 
 
-def setup(config: Config, key, t0: float = 0.0, t1: float = 1.0,
-          initial=None) -> tuple[pinn.PINN, pinn.PINNLoss, eqx.nn.State, dict]:
+def setup(
+    config: Config, key, t0: float = 0.0, t1: float = 1.0, initial=None
+) -> tuple[pinn.PINN, pinn.PINNLoss, eqx.nn.State, dict]:
     """The model, the loss with its state, and the network's registry config, for one time window."""
     dtype = jnp.dtype(config.dtype)
     problem = make_problem(t0, t1, initial)
@@ -342,10 +381,16 @@ def setup(config: Config, key, t0: float = 0.0, t1: float = 1.0,
     constraint = pinn.HardConstraint(problem.domain, problem.conditions)
     late = t0 >= config.late_from - 1e-12
     width = config.late_width if late and config.late_width else config.width
-    network_config = dict(in_size=constraint.network_in_size, out_size="scalar", width=width,
-                          depth=config.depth, activation=config.activation,
-                          fourier_features=config.fourier_features, fourier_sigma=config.fourier_sigma)
-    network = pinn.cast(sciml.nn.build("mlp", key=init_key, **network_config), dtype)
+    network_config = dict(
+        in_size=constraint.network_in_size,
+        out_size="scalar",
+        width=width,
+        depth=config.depth,
+        activation=config.activation,
+        fourier_features=config.fourier_features,
+        fourier_sigma=config.fourier_sigma,
+    )
+    network = sciml.nn.cast(sciml.nn.build("mlp", key=init_key, **network_config), dtype)
     model = pinn.PINN(network, constraint=constraint)
     # Windows from `rad_from` on hold the sharp interfaces: there the points (and the
     # Levenberg-Marquardt rounds' points) follow the residual instead of the uniform law.
@@ -354,8 +399,13 @@ def setup(config: Config, key, t0: float = 0.0, t1: float = 1.0,
     else:
         resampling = pinn.Resample(every=1)
     loss, state = pinn.make_loss(
-        problem, {"residual": config.points}, sampler="uniform", resampling=resampling,
-        causal=pinn.CausalWeighting(config.chunks, config.late_causal_tol if late else config.causal_tol), method=pinn.Forward(), dtype=dtype,
+        problem,
+        {"residual": config.points},
+        sampler="uniform",
+        resampling=resampling,
+        causal=pinn.CausalWeighting(config.chunks, config.late_causal_tol if late else config.causal_tol),
+        method=pinn.Forward(),
+        dtype=dtype,
         key=points_key,
     )
     return model, loss, state, network_config
@@ -381,7 +431,7 @@ def predict(model: pinn.PINN, x: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 @eqx.filter_jit
-def _predict(model: pinn.PINN, points: Float[Array, "n 2"]) -> Float[Array, " n"]:
+def _predict(model: pinn.PINN, points: Float[Array, " n 2"]) -> Float[Array, " n"]:
     return jax.vmap(model)(points)
 
 
@@ -392,8 +442,15 @@ def window_residual(model: pinn.PINN, t0: float, t1: float, initial, points: int
     sampled by the residual), so a stalled window reads as a large value.
     """
     dtype = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))[0].dtype
-    loss, state = pinn.make_loss(make_problem(t0, t1, initial), {"residual": points}, sampler="uniform",
-                                 resampling=pinn.FixedPoints(), method=pinn.Forward(), dtype=dtype, key=key)
+    loss, state = pinn.make_loss(
+        make_problem(t0, t1, initial),
+        {"residual": points},
+        sampler="uniform",
+        resampling=pinn.FixedPoints(),
+        method=pinn.Forward(),
+        dtype=dtype,
+        key=key,
+    )
     return float(_residual_term(loss, model, state))
 
 
@@ -419,8 +476,14 @@ def _plot_training(solutions: Sequence[pinn.PINNSolution]) -> Figure:
             name = stage["name"]
             label = None if name in labelled else name
             labelled.add(name)
-            ax.semilogy(offset + np.asarray(solution.iterations[start:end]), solution.losses[start:end], label=label,
-                        color=colours.get(name), lw=1, marker="." if name == "lm" else None)
+            ax.semilogy(
+                offset + np.asarray(solution.iterations[start:end]),
+                solution.losses[start:end],
+                label=label,
+                color=colours.get(name),
+                lw=1,
+                marker="." if name == "lm" else None,
+            )
         offset += int(np.asarray(solution.iterations)[-1]) + 1 if len(solution.iterations) else 0
     ax.set(xlabel="iteration", ylabel="loss (causal residual for Adam, plain after)", title="training")
     ax.legend()
@@ -442,15 +505,26 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     checks = []
     for i in range(len(edges) - 1):
         t_start, t_end = float(edges[i]), float(edges[i + 1])
-        model, loss, state, network_config = setup(config, jr.fold_in(ctx.key, 100 * i) if i else ctx.key,
-                                                   t_start, t_end, initial)
-        solution = pinn.train(model, loss, state, stages(config, t_start), key=jr.fold_in(ctx.key, 2 + 100 * i),
-                              checkpoint_dir=ctx.checkpoint_dir / f"window_{i}" if len(edges) > 2
-                              else ctx.checkpoint_dir, resume=ctx.resume, quiet=ctx.quiet)
+        model, loss, state, network_config = setup(
+            config, jr.fold_in(ctx.key, 100 * i) if i else ctx.key, t_start, t_end, initial
+        )
+        solution = pinn.train(
+            model,
+            loss,
+            state,
+            stages(config, t_start),
+            key=jr.fold_in(ctx.key, 2 + 100 * i),
+            checkpoint_dir=ctx.checkpoint_dir / f"window_{i}" if len(edges) > 2 else ctx.checkpoint_dir,
+            resume=ctx.resume,
+            quiet=ctx.quiet,
+        )
         # Judged on fresh uniform points, so a window that stalled where training sampled
         # (or where its causal weights never opened) shows up in the metrics.
-        checks.append(window_residual(solution.model, t_start, t_end, initial, config.check_points,
-                                      jr.fold_in(ctx.key, 100 * i + 99)))
+        checks.append(
+            window_residual(
+                solution.model, t_start, t_end, initial, config.check_points, jr.fold_in(ctx.key, 100 * i + 99)
+            )
+        )
         models.append(solution.model)
         solutions.append(solution)
         # The next window starts from this one's trained solution at its end time.
@@ -460,12 +534,23 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
 
     ctx.write_predictions(x=x, t=t, u=u, u_exact=exact)
     for i, m in enumerate(models[:-1]):
-        sciml.train.save(ctx.out / f"window_{i}.eqx", m.network, problem=ctx.problem, seed=ctx.seed,
-                         architecture="mlp", config=network_config, window=[float(edges[i]), float(edges[i + 1])])
-    ctx.save_model(models[-1].network, architecture="mlp", config=network_config,
-                   window=[float(edges[-2]), float(edges[-1])],
-                   transform="u(t, x) = u(t0, x) + (t - t0)/(t1 - t0) N(t, cos(pi x), sin(pi x)) on the window "
-                             "[t0, t1], u(0, x) = x^2 cos(pi x), u(t0, x) from the previous window (window_<i>.eqx)")
+        sciml.train.save(
+            ctx.out / f"window_{i}.eqx",
+            m.network,
+            problem=ctx.problem,
+            seed=ctx.seed,
+            architecture="mlp",
+            config=network_config,
+            window=[float(edges[i]), float(edges[i + 1])],
+        )
+    ctx.save_model(
+        models[-1].network,
+        architecture="mlp",
+        config=network_config,
+        window=[float(edges[-2]), float(edges[-1])],
+        transform="u(t, x) = u(t0, x) + (t - t0)/(t1 - t0) N(t, cos(pi x), sin(pi x)) on the window "
+        "[t0, t1], u(0, x) = x^2 cos(pi x), u(t0, x) from the previous window (window_<i>.eqx)",
+    )
     labels = ("PINN prediction", "reference (spectral)")
     ctx.savefig(plot_space_time(x, t, u, exact, labels=labels, limits=(-1.0, 1.0)), "solution.png")
     ctx.savefig(plot_time_slices(x, t, u, exact, (0.25, 0.5, 1.0), labels=("PINN", "reference")), "slices.png")

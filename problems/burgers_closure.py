@@ -10,7 +10,7 @@ into one or more shocks of width about $4\nu/\Delta u \approx 0.04$ by $t \appro
 which then decay; the horizon is $t \in [0, 2]$, saved every 0.1.
 
 **Independent reference.** A pseudo-spectral solve on 512 points with the 2/3 rule
-(`sciml.solvers.method_of_lines.ViscousBurgers(..., discretisation="spectral")`),
+(`sciml.pde.ViscousBurgers(..., discretisation="spectral")`),
 integrated by diffrax (Tsit5, PID rtol 1e-7, atol 1e-9, float64), then filtered and
 projected onto the coarse grid (`spectral_downsample`: a Gaussian filter of width
 `filter_cells` coarse cells, transfer function $e^{-k^2\Delta^2/24}$, then spectral
@@ -31,16 +31,16 @@ central second difference, `ViscousBurgers(..., discretisation="fd")`) rings at 
 shock, so the closure has real work to do. A larger viscosity would let the coarse
 solver resolve the shocks; a much smaller one would need a finer reference.
 
-**Model.** `sciml.solvers.method_of_lines.MethodOfLines` on the 32-point grid:
+**Model.** `sciml.pde.MethodOfLines` on the 32-point grid:
 
 $$ \frac{du}{dt} = F_{\rm FD}(u) + N_\theta(u), $$
 
 $F_{\rm FD}$ the coarse solver above, $N_\theta$ a `sciml.nn.FieldResNet` (circular
 padding, so exactly translation-equivariant; `width` channels, `depth` residual blocks,
 kernel `kernel_size`; the output layer starts at zero, so training starts from the plain
-coarse solver). An `sciml.solvers.ODEModel` integrates it with Tsit5 at the constant
+coarse solver). An `sciml.ode.ODEModel` integrates it with Tsit5 at the constant
 step `dt` (the save interval), and `sciml.train.fit` trains it on the rollout loss
-(`sciml.solvers.TrajectoryLoss`: the squared error of the whole trajectory against the
+(`sciml.ode.TrajectoryLoss`: the squared error of the whole trajectory against the
 filtered reference, differentiated through the solver) on `n_train` trajectories,
 Adam with a cosine schedule, float64.
 
@@ -116,8 +116,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import sciml.nn
-from sciml.solvers import ODEModel, trajectory_data, TrajectoryLoss
-from sciml.solvers.method_of_lines import MethodOfLines, PeriodicGrid, spectral_downsample, ViscousBurgers
+from sciml.ode import ODEModel, trajectory_data, TrajectoryLoss
+from sciml.pde import MethodOfLines, PeriodicGrid, spectral_downsample, ViscousBurgers
 from sciml.study import RunContext
 from sciml.train import count_parameters, fit
 
@@ -164,8 +164,9 @@ class Config:
         if not (self.amplitude > 0 and self.t_end > 0 and self.dt > 0 and self.fine_rtol > 0):
             raise ValueError("burgers_closure: amplitude, t_end, dt and fine_rtol must be > 0")
         if self.n_save < 2 or min(self.n_train, self.n_test, self.steps, self.batch_size, self.timing_repeats) < 1:
-            raise ValueError("burgers_closure: n_save must be >= 2; n_train, n_test, steps, batch_size and "
-                             "timing_repeats >= 1")
+            raise ValueError(
+                "burgers_closure: n_save must be >= 2; n_train, n_test, steps, batch_size and timing_repeats >= 1"
+            )
         if min(self.width, self.depth, self.checkpoint_every) < 1 or self.kernel_size % 2 != 1:
             raise ValueError("burgers_closure: width, depth, checkpoint_every must be >= 1 and kernel_size odd")
         if not self.filter_cells > 0:
@@ -174,8 +175,19 @@ class Config:
             raise ValueError(f"burgers_closure: learning_rate must be > 0, got {self.learning_rate}")
 
 
-QUICK = dict(n_fine=128, n_train=8, n_test=4, t_end=0.5, n_save=6, width=4, depth=1, steps=10, batch_size=4,
-             timing_repeats=1, checkpoint_every=5)
+QUICK = dict(
+    n_fine=128,
+    n_train=8,
+    n_test=4,
+    t_end=0.5,
+    n_save=6,
+    width=4,
+    depth=1,
+    steps=10,
+    batch_size=4,
+    timing_repeats=1,
+    checkpoint_every=5,
+)
 
 
 def initial_conditions(x: np.ndarray, count: int, config: Config, rng: np.random.Generator) -> np.ndarray:
@@ -273,12 +285,20 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     with jax.enable_x64(True):
         out = _run(config, ctx)
     network = jax.tree_util.tree_map(lambda x: x.astype(ambient) if eqx.is_inexact_array(x) else x, out.pop("network"))
-    ctx.save_model(network, architecture="resnet", config=out.pop("network_config"),
-                   call="network(u[None]) -> [1, n_coarse]: the closure tendency added to the coarse solver",
-                   coarse_solver={"equation": "u_t + (u^2/2)_x = nu u_xx", "nu": config.nu,
-                                  "grid": config.n_coarse, "length": 2 * math.pi,
-                                  "discretisation": "energy-conserving flux + central 2nd difference",
-                                  "time_stepping": f"Tsit5, constant dt = {config.dt}"})
+    ctx.save_model(
+        network,
+        architecture="resnet",
+        config=out.pop("network_config"),
+        call="network(u[None]) -> [1, n_coarse]: the closure tendency added to the coarse solver",
+        coarse_solver={
+            "equation": "u_t + (u^2/2)_x = nu u_xx",
+            "nu": config.nu,
+            "grid": config.n_coarse,
+            "length": 2 * math.pi,
+            "discretisation": "energy-conserving flux + central 2nd difference",
+            "time_stepping": f"Tsit5, constant dt = {config.dt}",
+        },
+    )
     return out
 
 
@@ -301,28 +321,51 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     ctx.log(f"reference: {len(u0)} fine solves in {time.perf_counter() - start:.1f} s")
     spectrum = np.abs(np.fft.rfft(ys_fine, axis=-1))
     cut = config.n_fine // 3
-    cutoff_ratio = float((spectrum[..., cut - cut // 8: cut + 1].max(-1) / spectrum.max(-1)).max())
+    cutoff_ratio = float((spectrum[..., cut - cut // 8 : cut + 1].max(-1) / spectrum.max(-1)).max())
     width = config.filter_cells * grid.dx
     ref = np.asarray(spectral_downsample(ys_fine, config.n_coarse, filter_width=width))
     train, test = slice(0, config.n_train), slice(config.n_train, None)
     ref_train, ref_test = ref[train], ref[test]
 
-    coarse = ODEModel(ViscousBurgers(grid, config.nu), diffrax.Tsit5(), diffrax.ConstantStepSize(), dt0=config.dt,
-                      max_steps=int(math.ceil(config.t_end / config.dt)) + 1, name="coarse Burgers")
+    coarse = ODEModel(
+        ViscousBurgers(grid, config.nu),
+        diffrax.Tsit5(),
+        diffrax.ConstantStepSize(),
+        dt0=config.dt,
+        max_steps=int(math.ceil(config.t_end / config.dt)) + 1,
+        name="coarse Burgers",
+    )
     init_key, fit_key = jr.split(ctx.key)
-    network_config = dict(variant="field", num_spatial_dims=1, in_channels=1, out_channels=1, width=config.width,
-                          depth=config.depth, kernel_size=config.kernel_size, activation=config.activation)
+    network_config = dict(
+        variant="field",
+        num_spatial_dims=1,
+        in_channels=1,
+        out_channels=1,
+        width=config.width,
+        depth=config.depth,
+        kernel_size=config.kernel_size,
+        activation=config.activation,
+    )
     network = sciml.nn.build("resnet", key=init_key, **network_config)
     # A zero output layer: training starts from the plain coarse solver.
     network = eqx.tree_at(lambda n: (n.project.weight, n.project.bias), network, replace_fn=jnp.zeros_like)
     learned = eqx.tree_at(lambda m: m.vector_field, coarse, MethodOfLines(coarse.vector_field, network))
     data = trajectory_data(ts, ref_train)
     start = time.perf_counter()
-    result = fit(learned, TrajectoryLoss(), data,
-                 {"name": "adam", "learning_rate": config.learning_rate, "schedule": "cosine"}, steps=config.steps,
-                 batch_size=min(config.batch_size, config.n_train), key=fit_key,
-                 checkpoint_dir=ctx.checkpoint_dir, checkpoint_every=config.checkpoint_every, resume=ctx.resume,
-                 quiet=ctx.quiet, desc="closure")
+    result = fit(
+        learned,
+        TrajectoryLoss(),
+        data,
+        {"name": "adam", "learning_rate": config.learning_rate, "schedule": "cosine"},
+        steps=config.steps,
+        batch_size=min(config.batch_size, config.n_train),
+        key=fit_key,
+        checkpoint_dir=ctx.checkpoint_dir,
+        checkpoint_every=config.checkpoint_every,
+        resume=ctx.resume,
+        quiet=ctx.quiet,
+        desc="closure",
+    )
     learned = result.model
     training_time = time.perf_counter() - start
 
@@ -338,17 +381,27 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     err_learned = _rel_l2(pred_learned[:, later], ref_test[:, later])
     err_coarse = _rel_l2(pred_coarse[:, later], ref_test[:, later])
     improvement = err_coarse / err_learned if err_learned > 0 else math.inf
-    ctx.log(f"held-out relative L2: learned {err_learned:.3e}, plain coarse {err_coarse:.3e} "
-            f"({improvement:.1f}x); solve time fine {time_fine * 1e3:.1f} ms, learned {time_learned * 1e3:.1f} ms")
+    ctx.log(
+        f"held-out relative L2: learned {err_learned:.3e}, plain coarse {err_coarse:.3e} "
+        f"({improvement:.1f}x); solve time fine {time_fine * 1e3:.1f} ms, learned {time_learned * 1e3:.1f} ms"
+    )
     per_learned, per_coarse = _per_time(pred_learned, ref_test), _per_time(pred_coarse, ref_test)
 
     x, x_fine = grid.points, fine_grid.points
-    ctx.write_predictions(x_coarse=x, x_fine=x_fine, t=ts, reference=ref_test, learned=pred_learned,
-                          coarse=pred_coarse, fine_example=ys_test[0])
+    ctx.write_predictions(
+        x_coarse=x,
+        x_fine=x_fine,
+        t=ts,
+        reference=ref_test,
+        learned=pred_learned,
+        coarse=pred_coarse,
+        fine_example=ys_test[0],
+    )
     ctx.savefig(_plot_fields(x, ts, ref_test[0], pred_learned[0], pred_coarse[0]), "fields.png")
     ctx.savefig(_plot_error(ts, np.asarray(per_learned), np.asarray(per_coarse), config.n_fine), "error_vs_time.png")
-    ctx.savefig(_plot_snapshots(x_fine, x, ts, ys_test[0], ref_test[0], pred_learned[0], pred_coarse[0]),
-                "snapshots.png")
+    ctx.savefig(
+        _plot_snapshots(x_fine, x, ts, ys_test[0], ref_test[0], pred_learned[0], pred_coarse[0]), "snapshots.png"
+    )
     ctx.save_training_curves(result.losses)
     return {
         "rel_l2_learned": err_learned,

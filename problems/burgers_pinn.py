@@ -7,7 +7,7 @@ $$ u_t + u u_x = \nu u_{xx}, \qquad \nu = 0.01/\pi, \qquad u(0, x) = -\sin(\pi x
 The initial sine steepens into a shock at $x = 0$ from $t \approx 0.3$ on; its maximum
 slope, $|u_x| = 152.005$ at $t = 0.5105$, is the classic test of Basdevant et al. (1986).
 
-**Model.** `sciml.solvers.pinn`: a tanh MLP $N(t, x)$ (`depth` x `width`, default
+**Model.** `sciml.pinn`: a tanh MLP $N(t, x)$ (`depth` x `width`, default
 6 x 20, 2181 parameters) inside the hard-constraint transform that
 `pinn.HardConstraint` builds from the initial and boundary conditions,
 
@@ -78,7 +78,7 @@ from jaxtyping import Array, Float
 from matplotlib.figure import Figure
 
 import sciml.nn
-from sciml.solvers import pinn
+from sciml import pinn
 from sciml.study import plot_space_time, plot_time_slices, RunContext
 from sciml.train import count_parameters
 
@@ -125,11 +125,16 @@ class Config:
             raise ValueError("reference_nodes must be in [2, 300] (NumPy's Gauss-Hermite rule overflows beyond)")
 
 
-_METHODS = {"forward": pinn.Forward(), "taylor": pinn.Taylor(), "forward_over_reverse": pinn.ForwardOverReverse(),
-            "reverse": pinn.Reverse()}
+_METHODS = {
+    "forward": pinn.Forward(),
+    "taylor": pinn.Taylor(),
+    "forward_over_reverse": pinn.ForwardOverReverse(),
+    "reverse": pinn.Reverse(),
+}
 
-QUICK = dict(width=8, depth=2, points=256, resample_every=20, steps=60, lbfgs_steps=20, lm_rounds=1, lm_steps=5,
-             lm_points=128)
+QUICK = dict(
+    width=8, depth=2, points=256, resample_every=20, steps=60, lbfgs_steps=20, lm_rounds=1, lm_steps=5, lm_points=128
+)
 
 
 def cole_hopf(x: np.ndarray, t: np.ndarray, nodes: int = 200, nu: float = NU) -> np.ndarray:
@@ -176,14 +181,19 @@ def make_problem() -> pinn.PDEProblem:
 
 def stages(config: Config) -> list[dict]:
     """The optimizer schedule of `pinn.train` for a configuration."""
-    out = [{"name": "adam", "steps": config.steps, "learning_rate": config.learning_rate,
-            "schedule": "exponential", "decay_rate": config.decay_rate}]
+    out = [
+        {
+            "name": "adam",
+            "steps": config.steps,
+            "learning_rate": config.learning_rate,
+            "schedule": "exponential",
+            "decay_rate": config.decay_rate,
+        }
+    ]
     if config.lbfgs_steps:
-        out.append({"name": "lbfgs", "steps": config.lbfgs_steps, "memory_size": config.lbfgs_memory,
-                    "adaptive": True})
+        out.append({"name": "lbfgs", "steps": config.lbfgs_steps, "memory_size": config.lbfgs_memory, "adaptive": True})
     for _ in range(config.lm_rounds if config.lm_steps else 0):
-        out.append({"name": "lm", "steps": config.lm_steps, "points": config.lm_points, "chunk": 10,
-                    "resample": True})
+        out.append({"name": "lm", "steps": config.lm_steps, "points": config.lm_points, "chunk": 10, "resample": True})
     return out
 
 
@@ -192,14 +202,19 @@ def setup(config: Config, key) -> tuple[pinn.PINN, pinn.PINNLoss, eqx.nn.State, 
     dtype = jnp.dtype(config.dtype)
     problem = make_problem()
     init_key, points_key = jr.split(key)
-    network_config = dict(in_size=2, out_size="scalar", width=config.width, depth=config.depth,
-                          activation=config.activation)
-    network = pinn.cast(sciml.nn.build("mlp", key=init_key, **network_config), dtype)
+    network_config = dict(
+        in_size=2, out_size="scalar", width=config.width, depth=config.depth, activation=config.activation
+    )
+    network = sciml.nn.cast(sciml.nn.build("mlp", key=init_key, **network_config), dtype)
     model = pinn.PINN(network, constraint=pinn.HardConstraint(problem.domain, problem.conditions))
     loss, state = pinn.make_loss(
-        problem, {"residual": config.points}, sampler=config.sampler,
+        problem,
+        {"residual": config.points},
+        sampler=config.sampler,
         resampling=pinn.RAD(every=config.resample_every, k=config.rad_k, c=config.rad_c),
-        method=_METHODS[config.method], dtype=dtype, key=points_key,
+        method=_METHODS[config.method],
+        dtype=dtype,
+        key=points_key,
     )
     return model, loss, state, network_config
 
@@ -215,7 +230,7 @@ def evaluate(model: pinn.PINN, nodes: int = 200) -> tuple[np.ndarray, np.ndarray
 
 
 @eqx.filter_jit
-def _predict(model: pinn.PINN, points: Float[Array, "n 2"]) -> Float[Array, " n"]:
+def _predict(model: pinn.PINN, points: Float[Array, " n 2"]) -> Float[Array, " n"]:
     return jax.vmap(model)(points)
 
 
@@ -246,16 +261,28 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
         jax.config.update("jax_enable_x64", True)
     model, loss, state, network_config = setup(config, ctx.key)
     train_key = jr.fold_in(ctx.key, 2)
-    solution = pinn.train(model, loss, state, stages(config), key=train_key, checkpoint_dir=ctx.checkpoint_dir,
-                          resume=ctx.resume, quiet=ctx.quiet)
+    solution = pinn.train(
+        model,
+        loss,
+        state,
+        stages(config),
+        key=train_key,
+        checkpoint_dir=ctx.checkpoint_dir,
+        resume=ctx.resume,
+        quiet=ctx.quiet,
+    )
 
     x, t = evaluation_grid()
     u, exact = evaluate(solution.model, config.reference_nodes)
     error = u - exact
 
     ctx.write_predictions(x=x, t=t, u=u, u_exact=exact)
-    ctx.save_model(solution.model.network, architecture="mlp", config=network_config,
-                   transform="u(t, x) = -sin(pi x) + t (1 - x^2) N(t, x); input (t, x)")
+    ctx.save_model(
+        solution.model.network,
+        architecture="mlp",
+        config=network_config,
+        transform="u(t, x) = -sin(pi x) + t (1 - x^2) N(t, x); input (t, x)",
+    )
     labels = ("PINN prediction", "exact (Cole-Hopf)")
     ctx.savefig(plot_space_time(x, t, u, exact, labels=labels, limits=(-1.0, 1.0)), "solution.png")
     ctx.savefig(plot_time_slices(x, t, u, exact, (0.25, 0.5, 0.75), labels=("PINN", "exact")), "slices.png")

@@ -13,13 +13,13 @@ $a = 12$ where $\psi \ge 0$, $a = 3$ where $\psi < 0$. Fields live on the `size`
 nodes of a uniform grid, boundary nodes included ($h = 1 / (\text{size} - 1)$).
 
 **Reference solver.** The 5-point finite-volume stencil of
-[`sciml.solvers.DiffusionOperator`][] (harmonic-mean face permeabilities, second order),
+[`sciml.pde.DiffusionOperator`][] (harmonic-mean face permeabilities, second order),
 solved by `lineax.CG` with a Jacobi preconditioner, batched with `jax.vmap` and run in
-float64 to a relative tolerance of `cg_tolerance` (`sciml.solvers.solve_diffusion`).
+float64 to a relative tolerance of `cg_tolerance` (`sciml.pde.solve_diffusion`).
 Every training and test target is such a converged classical solve, so the surrogates'
 errors are measured against an independent reference. The speed comparison also uses a
 sparse direct solve: `scipy.sparse.linalg.splu` (SuperLU, minimum-degree ordering of
-$A^T + A$) of the same matrix ([`sciml.solvers.diffusion_matrix`][]), which agrees with
+$A^T + A$) of the same matrix ([`sciml.pde.diffusion_matrix`][]), which agrees with
 CG to about 1e-9 (`solver_agreement_<s>`).
 
 **Models.** Both are fitted with `sciml.surrogate.fit_surrogate`, the path of
@@ -113,7 +113,7 @@ from jaxtyping import Array, Float
 from matplotlib.figure import Figure
 
 import sciml.data
-from sciml.solvers import diffusion_matrix, solve_diffusion
+from sciml.pde import diffusion_matrix, solve_diffusion
 from sciml.study import RunContext
 from sciml.surrogate import fit_surrogate, load_surrogate
 from sciml.train import count_parameters
@@ -152,10 +152,23 @@ class Config:
     def __post_init__(self):
         if self.size < 8:
             raise ValueError(f"darcy_surrogate: size must be >= 8 grid nodes, got {self.size}")
-        if min(self.n_train, self.n_val, self.n_test, self.steps, self.batch_size, self.n_speed,
-               self.speed_repeats, self.plot_samples) < 1:
-            raise ValueError("darcy_surrogate: n_train, n_val, n_test, steps, batch_size, n_speed, "
-                             "speed_repeats and plot_samples must be >= 1")
+        if (
+            min(
+                self.n_train,
+                self.n_val,
+                self.n_test,
+                self.steps,
+                self.batch_size,
+                self.n_speed,
+                self.speed_repeats,
+                self.plot_samples,
+            )
+            < 1
+        ):
+            raise ValueError(
+                "darcy_surrogate: n_train, n_val, n_test, steps, batch_size, n_speed, "
+                "speed_repeats and plot_samples must be >= 1"
+            )
         if not (self.alpha > 1 and self.tau > 0):
             raise ValueError(f"darcy_surrogate: need alpha > 1 and tau > 0, got {self.alpha}, {self.tau}")
         if not 0 < self.a_low < self.a_high:
@@ -163,8 +176,9 @@ class Config:
         if not 0 < self.cg_tolerance < 1e-3:
             raise ValueError(f"darcy_surrogate: cg_tolerance must be in (0, 1e-3), got {self.cg_tolerance}")
         if not 1 <= self.fno_modes <= self.size // 2:
-            raise ValueError(f"darcy_surrogate: fno_modes must be in [1, size // 2 = {self.size // 2}], "
-                             f"got {self.fno_modes}")
+            raise ValueError(
+                f"darcy_surrogate: fno_modes must be in [1, size // 2 = {self.size // 2}], got {self.fno_modes}"
+            )
         if min(self.fno_width, self.fno_depth, self.fno_projection, self.resnet_width, self.resnet_depth) < 1:
             raise ValueError("darcy_surrogate: network widths and depths must be >= 1")
         if not self.learning_rate > 0:
@@ -173,14 +187,35 @@ class Config:
             raise ValueError(f"darcy_surrogate: speed_sizes must be grid sizes >= 8, got {self.speed_sizes}")
 
 
-QUICK = dict(size=16, n_train=32, n_val=8, n_test=8, fno_width=8, fno_modes=4, fno_depth=2, fno_projection=8,
-             resnet_width=8, resnet_depth=1, steps=20, batch_size=8, speed_sizes=(16,), n_speed=8,
-             speed_repeats=2, plot_samples=1)
+QUICK = dict(
+    size=16,
+    n_train=32,
+    n_val=8,
+    n_test=8,
+    fno_width=8,
+    fno_modes=4,
+    fno_depth=2,
+    fno_projection=8,
+    resnet_width=8,
+    resnet_depth=1,
+    steps=20,
+    batch_size=8,
+    speed_sizes=(16,),
+    n_speed=8,
+    speed_repeats=2,
+    plot_samples=1,
+)
 
 
 def sample_permeability(
-    rng: np.random.Generator, n: int, size: int, *, alpha: float = 2.0, tau: float = 3.0,
-    high: float = 12.0, low: float = 3.0,
+    rng: np.random.Generator,
+    n: int,
+    size: int,
+    *,
+    alpha: float = 2.0,
+    tau: float = 3.0,
+    high: float = 12.0,
+    low: float = 3.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`n` Gaussian random fields on a `size` x `size` grid and their two-valued thresholds.
 
@@ -203,7 +238,7 @@ def sample_permeability(
 
 
 @eqx.filter_jit
-def _cg_batch(a: Float[Array, "n s s"], f: Float[Array, "n m m"], solver: lx.CG):
+def _cg_batch(a: Float[Array, " n s s"], f: Float[Array, " n m m"], solver: lx.CG):
     # throw=False: a member that fails returns NaN alone instead of failing the batch.
     return jax.vmap(lambda k, g: solve_diffusion(k, g, solver=solver, throw=False))(a, f)
 
@@ -217,13 +252,16 @@ def _embed(u_interior: np.ndarray) -> np.ndarray:
 
 
 def solve_cg(
-    a: Float[np.ndarray, "n s s"], f: float | Float[np.ndarray, "n m m"] = 1.0, *, tolerance: float = 1e-8,
+    a: Float[np.ndarray, " n s s"],
+    f: float | Float[np.ndarray, " n m m"] = 1.0,
+    *,
+    tolerance: float = 1e-8,
     max_steps: int | None = None,
-) -> Float[np.ndarray, "n s s"]:
+) -> Float[np.ndarray, " n s s"]:
     """Solves `-div(a grad u) = f`, `u = 0` on the boundary, for a batch of permeabilities.
 
     Jacobi-preconditioned `lineax.CG` on the finite-volume stencil of
-    `sciml.solvers.solve_diffusion`, one jitted `vmap` over the batch, in float64
+    `sciml.pde.solve_diffusion`, one jitted `vmap` over the batch, in float64
     whatever JAX's default precision (float32 rounding in the stencil stalls CG
     before 1e-4 relative on 64 x 64 grids with a contrast of 4).
 
@@ -254,10 +292,10 @@ def solve_cg(
     return _embed(u)
 
 
-def solve_direct(a: Float[np.ndarray, "n s s"], f: float | Float[np.ndarray, "n m m"] = 1.0) -> np.ndarray:
+def solve_direct(a: Float[np.ndarray, " n s s"], f: float | Float[np.ndarray, " n m m"] = 1.0) -> np.ndarray:
     """The same problems as [`solve_cg`][] by a sparse direct solve per sample.
 
-    Assembles [`sciml.solvers.diffusion_matrix`][] and factorises it with SuperLU
+    Assembles [`sciml.pde.diffusion_matrix`][] and factorises it with SuperLU
     (`scipy.sparse.linalg.splu`) under a minimum-degree ordering of $A^T + A$, the
     fastest of scipy's orderings for this symmetric 5-point matrix.
 
@@ -283,27 +321,44 @@ def relative_errors(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 @eqx.filter_jit
-def predict_batch(model: eqx.Module, x: Float[Array, "n c s s"]) -> Float[Array, "n d s s"]:
+def predict_batch(model: eqx.Module, x: Float[Array, " n c s s"]) -> Float[Array, " n d s s"]:
     """A model applied to a batch of fields in one compiled `vmap` (the timed inference)."""
     return jax.vmap(model)(x)
 
 
 def _fit_overrides(config: Config, n_total: int, name: str) -> list[str]:
-    common = [f"steps={config.steps}", f"batch_size={config.batch_size}", f"learning_rate={config.learning_rate}",
-              "schedule=cosine", f"val_fraction={config.n_val / n_total!r}",
-              f"test_fraction={config.n_test / n_total!r}", f"plot_samples={config.plot_samples}"]
+    common = [
+        f"steps={config.steps}",
+        f"batch_size={config.batch_size}",
+        f"learning_rate={config.learning_rate}",
+        "schedule=cosine",
+        f"val_fraction={config.n_val / n_total!r}",
+        f"test_fraction={config.n_test / n_total!r}",
+        f"plot_samples={config.plot_samples}",
+    ]
     if name == "fno":
-        return common + [f"width={config.fno_width}", f"modes={config.fno_modes}", f"depth={config.fno_depth}",
-                         f"projection_width={config.fno_projection}", "grid_features=true"]
-    return common + ["variant=field", f"width={config.resnet_width}", f"depth={config.resnet_depth}",
-                     "padding=zeros"]
+        return common + [
+            f"width={config.fno_width}",
+            f"modes={config.fno_modes}",
+            f"depth={config.fno_depth}",
+            f"projection_width={config.fno_projection}",
+            "grid_features=true",
+        ]
+    return common + ["variant=field", f"width={config.resnet_width}", f"depth={config.resnet_depth}", "padding=zeros"]
 
 
 def _fit(config: Config, ctx: RunContext, data_path, name: str, n_total: int):
     history: list[dict] = []
-    record = fit_surrogate(data_path, model=name, out=ctx.out / name, seed=ctx.seed, quiet=ctx.quiet,
-                           resume=ctx.resume, overrides=_fit_overrides(config, n_total, name),
-                           callback=lambda step, r: history.append(dict(r)))
+    record = fit_surrogate(
+        data_path,
+        model=name,
+        out=ctx.out / name,
+        seed=ctx.seed,
+        quiet=ctx.quiet,
+        resume=ctx.resume,
+        overrides=_fit_overrides(config, n_total, name),
+        callback=lambda step, r: history.append(dict(r)),
+    )
     surrogate, meta = load_surrogate(ctx.out / name)
     return surrogate, meta, record, history
 
@@ -315,7 +370,7 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 def speed_comparison(
-    surrogates: dict[str, eqx.Module], a: Float[np.ndarray, "n s s"], *, repeats: int, tolerance: float
+    surrogates: dict[str, eqx.Module], a: Float[np.ndarray, " n s s"], *, repeats: int, tolerance: float
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Per-sample wall times of the two classical solvers and of each surrogate on `a`.
 
@@ -404,8 +459,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Generates and solves the data, fits both surrogates, scores and times them, writes every output."""
     n_total = config.n_train + config.n_val + config.n_test
     start = time.perf_counter()
-    _, a = sample_permeability(ctx.rng("data"), n_total, config.size, alpha=config.alpha, tau=config.tau,
-                               high=config.a_high, low=config.a_low)
+    _, a = sample_permeability(
+        ctx.rng("data"), n_total, config.size, alpha=config.alpha, tau=config.tau, high=config.a_high, low=config.a_low
+    )
     u = solve_cg(a, tolerance=config.cg_tolerance)
     data_time = time.perf_counter() - start
     ctx.log(f"solved {n_total} Darcy problems on {config.size} x {config.size} in {data_time:.1f} s")
@@ -432,10 +488,16 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     arrays = dict(a=a[test], u=u[test], test_index=test, **preds)
     speed: dict[int, dict[str, float]] = {}
     for s in config.speed_sizes:
-        _, a_s = sample_permeability(ctx.rng(f"speed{s}"), config.n_speed, s, alpha=config.alpha, tau=config.tau,
-                                     high=config.a_high, low=config.a_low)
-        ms, outputs = speed_comparison(models, a_s, repeats=config.speed_repeats,
-                                                   tolerance=config.cg_tolerance)
+        _, a_s = sample_permeability(
+            ctx.rng(f"speed{s}"),
+            config.n_speed,
+            s,
+            alpha=config.alpha,
+            tau=config.tau,
+            high=config.a_high,
+            low=config.a_low,
+        )
+        ms, outputs = speed_comparison(models, a_s, repeats=config.speed_repeats, tolerance=config.cg_tolerance)
         speed[s] = ms
         reference = min(("direct", "cg"), key=ms.get)
         metrics.update({f"{name}_ms_{s}": value for name, value in ms.items()})
@@ -449,8 +511,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
 
     ctx.write_predictions(**arrays)
     meta = metas[best]
-    ctx.save_model(models[best].network, architecture=meta["architecture"], config=meta["config"],
-                   surrogate=meta["surrogate"])
+    ctx.save_model(
+        models[best].network, architecture=meta["architecture"], config=meta["config"], surrogate=meta["surrogate"]
+    )
     k = min(config.plot_samples, len(test))
     ctx.savefig(_plot_fields(a[test], u[test], preds, k), "fields.png")
     ctx.savefig(_plot_training(histories, f"{ctx.problem} (seed {ctx.seed})"), "training.png")

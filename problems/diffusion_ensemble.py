@@ -13,7 +13,7 @@ contrast than any training sample (`in_range` false). The operator to learn maps
 $\log k$ on the 66 grid nodes to $u$ on the same nodes.
 
 **Independent reference.** Every solution (training and test) is the finite-volume
-solve of `sciml.solvers.solve_diffusion` (harmonic face means, a direct tridiagonal
+solve of `sciml.pde.solve_diffusion` (harmonic face means, a direct tridiagonal
 lineax solve, float64) on 64 interior nodes: a converged classical solve, second-order
 accurate (the tests check it against quadrature of the exact solution
 $u(x) = \int_0^x (C - s)/k(s)\,ds$).
@@ -134,13 +134,15 @@ from matplotlib.figure import Figure
 
 import sciml.nn
 import sciml.uq as uq
-from sciml.solvers import solve_diffusion
-from sciml.study import RunContext, plot_history
+from sciml.pde import solve_diffusion
+from sciml.study import plot_history, RunContext
 from sciml.train import count_parameters, fit
 
 
-DESCRIPTION = ("FNO ensemble surrogate of 1D diffusion -(k u')' = 1 against MC dropout: error bars, "
-               "Spearman(std, error), calibration")
+DESCRIPTION = (
+    "FNO ensemble surrogate of 1D diffusion -(k u')' = 1 against MC dropout: error bars, "
+    "Spearman(std, error), calibration"
+)
 
 _Z90 = 1.6448536269514722  # the standard normal's 95% quantile
 
@@ -173,18 +175,33 @@ class Config:
 
     def __post_init__(self):
         if self.n < 8 or self.modes_field < 1 or self.modes < 1:
-            raise ValueError(f"diffusion_ensemble: need n >= 8, modes_field >= 1 and modes >= 1, got {self.n}, "
-                             f"{self.modes_field}, {self.modes}")
+            raise ValueError(
+                f"diffusion_ensemble: need n >= 8, modes_field >= 1 and modes >= 1, got {self.n}, "
+                f"{self.modes_field}, {self.modes}"
+            )
         if self.members < 2:
             raise ValueError(f"diffusion_ensemble: an ensemble needs members >= 2, got {self.members}")
-        if min(self.n_train, self.n_test, self.width, self.depth, self.projection_width, self.steps,
-               self.batch_size, self.checkpoint_every) < 1:
+        if (
+            min(
+                self.n_train,
+                self.n_test,
+                self.width,
+                self.depth,
+                self.projection_width,
+                self.steps,
+                self.batch_size,
+                self.checkpoint_every,
+            )
+            < 1
+        ):
             raise ValueError("diffusion_ensemble: sizes, steps, batch_size and checkpoint_every must be >= 1")
         if self.batch_size > self.n_train:
             raise ValueError(f"diffusion_ensemble: batch_size {self.batch_size} exceeds n_train {self.n_train}")
         if not 0 < self.amplitude_train <= self.amplitude_test:
-            raise ValueError(f"diffusion_ensemble: need 0 < amplitude_train <= amplitude_test, got "
-                             f"{self.amplitude_train}, {self.amplitude_test}")
+            raise ValueError(
+                f"diffusion_ensemble: need 0 < amplitude_train <= amplitude_test, got "
+                f"{self.amplitude_train}, {self.amplitude_test}"
+            )
         if not self.anchor_noise > 0:
             raise ValueError(f"diffusion_ensemble: anchor_noise must be > 0, got {self.anchor_noise}")
         if self.n_test < 3:
@@ -194,12 +211,23 @@ class Config:
         if self.mc_samples < 2:
             raise ValueError(f"diffusion_ensemble: mc_samples must be >= 2 for a spread, got {self.mc_samples}")
         if self.bootstrap not in ("none", "bayesian", "multinomial", "poisson"):
-            raise ValueError(f"diffusion_ensemble: bootstrap must be none, bayesian, multinomial or poisson, "
-                             f"got {self.bootstrap!r}")
+            raise ValueError(
+                f"diffusion_ensemble: bootstrap must be none, bayesian, multinomial or poisson, got {self.bootstrap!r}"
+            )
 
 
-QUICK = dict(n_train=64, n_test=32, members=3, width=8, depth=2, projection_width=16, steps=40, batch_size=16,
-             checkpoint_every=20, mc_samples=8)
+QUICK = dict(
+    n_train=64,
+    n_test=32,
+    members=3,
+    width=8,
+    depth=2,
+    projection_width=16,
+    steps=40,
+    batch_size=16,
+    checkpoint_every=20,
+    mc_samples=8,
+)
 
 
 def log_coefficients(rng: np.random.Generator, count: int, config: Config, amplitude_max: float) -> np.ndarray:
@@ -219,14 +247,14 @@ def log_coefficients(rng: np.random.Generator, count: int, config: Config, ampli
 
 
 @eqx.filter_jit
-def _solve_all(k: Float[Array, "batch full"]) -> Float[Array, "batch n"]:
+def _solve_all(k: Float[Array, " batch full"]) -> Float[Array, " batch n"]:
     f = jnp.ones(k.shape[1] - 2, k.dtype)
     return jax.vmap(lambda kk: solve_diffusion(kk, f))(k)
 
 
 def solutions(log_k: np.ndarray) -> np.ndarray:
     """The reference: `-(k u')' = 1` on [0, 1], `u(0) = u(1) = 0`, by the finite-volume solve
-    (`sciml.solvers.solve_diffusion`, a direct tridiagonal lineax solve) in float64, on
+    (`sciml.pde.solve_diffusion`, a direct tridiagonal lineax solve) in float64, on
     the full grid with the boundary zeros."""
     with jax.enable_x64(True):
         u = np.asarray(_solve_all(jnp.asarray(np.exp(log_k), jnp.float64)))
@@ -239,14 +267,28 @@ def make_data(rng: np.random.Generator, config: Config) -> dict[str, np.ndarray]
     log_k_test, s_test = log_coefficients(rng, config.n_test, config, config.amplitude_test)
     # One batch of solves: each new batch size would compile the solve again.
     u = solutions(np.concatenate([log_k_train, log_k_test]))
-    return dict(log_k_train=log_k_train, u_train=u[:config.n_train], s_train=s_train,
-                log_k_test=log_k_test, u_test=u[config.n_train:], s_test=s_test)
+    return dict(
+        log_k_train=log_k_train,
+        u_train=u[: config.n_train],
+        s_train=s_train,
+        log_k_test=log_k_test,
+        u_test=u[config.n_train :],
+        s_test=s_test,
+    )
 
 
 def fno_config(config: Config) -> dict:
     """The `sciml.nn` registry configuration of one member: a 1D FNO with the grid as extra input."""
-    return dict(num_spatial_dims=1, in_channels=1, out_channels=1, modes=config.modes, width=config.width,
-                depth=config.depth, projection_width=config.projection_width, grid_features=True)
+    return dict(
+        num_spatial_dims=1,
+        in_channels=1,
+        out_channels=1,
+        modes=config.modes,
+        width=config.width,
+        depth=config.depth,
+        projection_width=config.projection_width,
+        grid_features=True,
+    )
 
 
 def ensemble_spec(config: Config) -> dict:
@@ -255,14 +297,20 @@ def ensemble_spec(config: Config) -> dict:
 
 
 def _optimizer(config: Config) -> dict:
-    return {"name": "adam", "learning_rate": config.learning_rate, "schedule": "cosine",
-            "end_learning_rate": config.learning_rate / 20}
+    return {
+        "name": "adam",
+        "learning_rate": config.learning_rate,
+        "schedule": "cosine",
+        "end_learning_rate": config.learning_rate / 20,
+    }
 
 
 def _train_data(config: Config, data: dict[str, np.ndarray], u_scale: float) -> dict[str, Array]:
     dtype = jnp.zeros(()).dtype
-    return {"x": jnp.asarray(data["log_k_train"][:, None], dtype),
-            "y": jnp.asarray(data["u_train"][:, None] / u_scale, dtype)}
+    return {
+        "x": jnp.asarray(data["log_k_train"][:, None], dtype),
+        "y": jnp.asarray(data["u_train"][:, None] / u_scale, dtype),
+    }
 
 
 def train(config: Config, data: dict[str, np.ndarray], u_scale: float, key, ctx: RunContext | None = None):
@@ -276,31 +324,55 @@ def train(config: Config, data: dict[str, np.ndarray], u_scale: float, key, ctx:
     # The squared error is the Gaussian NLL times 2 sigma^2 for a per-entry noise sigma (in
     # units of u_scale), so anchor_weight = 2 sigma^2 keeps anchoring the MAP prior term.
     loss = uq.EnsembleLoss(uq.squared_error_loss, data_size=n, anchor_weight=2 * config.anchor_noise**2)
-    checkpoints = {} if ctx is None else dict(
-        checkpoint_dir=ctx.checkpoint_dir, checkpoint_every=config.checkpoint_every, resume=ctx.resume
+    checkpoints = (
+        {}
+        if ctx is None
+        else dict(checkpoint_dir=ctx.checkpoint_dir, checkpoint_every=config.checkpoint_every, resume=ctx.resume)
     )
-    return uq.fit_ensemble(ensemble, loss, train_data, _optimizer(config), steps=config.steps, key=fit_key,
-                           batch_size=config.batch_size, quiet=ctx is None or ctx.quiet, desc="FNO ensemble",
-                           **checkpoints)
+    return uq.fit_ensemble(
+        ensemble,
+        loss,
+        train_data,
+        _optimizer(config),
+        steps=config.steps,
+        key=fit_key,
+        batch_size=config.batch_size,
+        quiet=ctx is None or ctx.quiet,
+        desc="FNO ensemble",
+        **checkpoints,
+    )
 
 
-def train_mc_dropout(config: Config, data: dict[str, np.ndarray], u_scale: float, key,
-                     ctx: RunContext | None = None):
+def train_mc_dropout(config: Config, data: dict[str, np.ndarray], u_scale: float, key, ctx: RunContext | None = None):
     """Trains the MC-dropout baseline: one member-sized FNO with dropout, on the ensemble's
     data, loss (without bootstrap weights or anchoring), optimizer and steps."""
     init_key, fit_key = jr.split(key)
     model = sciml.nn.build("fno", key=init_key, dropout=config.mc_dropout, **fno_config(config))
-    checkpoints = {} if ctx is None else dict(
-        checkpoint_dir=ctx.checkpoint_dir / "mc_dropout", checkpoint_every=config.checkpoint_every,
-        resume=ctx.resume,
+    checkpoints = (
+        {}
+        if ctx is None
+        else dict(
+            checkpoint_dir=ctx.checkpoint_dir / "mc_dropout",
+            checkpoint_every=config.checkpoint_every,
+            resume=ctx.resume,
+        )
     )
-    return fit(model, uq.squared_error_loss, _train_data(config, data, u_scale), _optimizer(config),
-               steps=config.steps, key=fit_key, batch_size=config.batch_size, quiet=ctx is None or ctx.quiet,
-               desc="FNO MC dropout", **checkpoints)
+    return fit(
+        model,
+        uq.squared_error_loss,
+        _train_data(config, data, u_scale),
+        _optimizer(config),
+        steps=config.steps,
+        key=fit_key,
+        batch_size=config.batch_size,
+        quiet=ctx is None or ctx.quiet,
+        desc="FNO MC dropout",
+        **checkpoints,
+    )
 
 
 @eqx.filter_jit
-def _predict(ensemble: uq.Ensemble, x: Float[Array, "batch 1 full"]) -> Float[Array, "members batch full"]:
+def _predict(ensemble: uq.Ensemble, x: Float[Array, " batch 1 full"]) -> Float[Array, " members batch full"]:
     return ensemble.predict(x).means[:, :, 0]
 
 
@@ -317,8 +389,9 @@ def per_sample_scores(members: np.ndarray, truth: np.ndarray) -> dict[str, np.nd
     return dict(mean=mean, std=std, error=error, predicted_std=predicted)
 
 
-def score(samples: np.ndarray, data: dict[str, np.ndarray], config: Config
-          ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, object]]:
+def score(
+    samples: np.ndarray, data: dict[str, np.ndarray], config: Config
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, object]]:
     """Every accuracy and uncertainty metric of a set of predictions, for either method.
 
     `samples` (S, n_train + n_test, n + 2), in units of u, are the training then test
@@ -326,7 +399,7 @@ def score(samples: np.ndarray, data: dict[str, np.ndarray], config: Config
     are scored by one code path. Returns the test `per_sample_scores`, the pointwise PIT
     values on the interior nodes and the metrics (unprefixed names).
     """
-    samples_train, samples_test = samples[:, :config.n_train], samples[:, config.n_train:]
+    samples_train, samples_test = samples[:, : config.n_train], samples[:, config.n_train :]
     truth = data["u_test"]
     scores = per_sample_scores(samples_test, truth)
     in_range = data["s_test"] <= config.amplitude_train
@@ -342,7 +415,8 @@ def score(samples: np.ndarray, data: dict[str, np.ndarray], config: Config
     inside = (truth[:, interior] >= lower) & (truth[:, interior] <= upper)
     rho = spearman(np.ones_like(in_range))
     train_error = np.linalg.norm(samples_train.mean(axis=0) - data["u_train"], axis=1) / np.linalg.norm(
-        data["u_train"], axis=1)
+        data["u_train"], axis=1
+    )
     sample_errors = np.linalg.norm(samples_test - truth[None], axis=2) / np.linalg.norm(truth, axis=1)[None]
     metrics: dict[str, object] = dict(
         test_rel_l2=float(np.mean(scores["error"])),
@@ -370,16 +444,19 @@ def _plot_examples(x, data, scores, members, order, mc_scores) -> Figure:
         mean, std = scores["mean"][i], scores["std"][i]
         ax.fill_between(x, mean - 2 * std, mean + 2 * std, color="C0", alpha=0.3, lw=0, label="ensemble ± 2 std")
         mc_mean, mc_std = mc_scores["mean"][i], mc_scores["std"][i]
-        ax.fill_between(x, mc_mean - 2 * mc_std, mc_mean + 2 * mc_std, color="C1", alpha=0.25, lw=0,
-                        label="MC dropout ± 2 std")
+        ax.fill_between(
+            x, mc_mean - 2 * mc_std, mc_mean + 2 * mc_std, color="C1", alpha=0.25, lw=0, label="MC dropout ± 2 std"
+        )
         for m in members[:, i]:
             ax.plot(x, m, color="C0", lw=0.5, alpha=0.5)
         ax.plot(x, data["u_test"][i], "k-", lw=1.2, label="reference")
         ax.plot(x, mean, "C3--", lw=1, label="ensemble mean")
         ax.plot(x, mc_mean, "C1:", lw=1, label="MC dropout mean")
-        ax.set_title(f"test {i}: error {scores['error'][i]:.2%}, std {scores['predicted_std'][i]:.2%}\n"
-                     f"MC dropout: error {mc_scores['error'][i]:.2%}, std {mc_scores['predicted_std'][i]:.2%}",
-                     fontsize=8)
+        ax.set_title(
+            f"test {i}: error {scores['error'][i]:.2%}, std {scores['predicted_std'][i]:.2%}\n"
+            f"MC dropout: error {mc_scores['error'][i]:.2%}, std {mc_scores['predicted_std'][i]:.2%}",
+            fontsize=8,
+        )
         axes[1, j].plot(x, data["log_k_test"][i], "C2-")
         axes[1, j].set_xlabel("x")
     axes[0, 0].set_ylabel("u")
@@ -392,10 +469,12 @@ def _plot_error_vs_std(methods: dict[str, tuple[dict[str, np.ndarray], float]], 
     fig = Figure(figsize=(4.6 * len(methods), 4.4), layout="constrained")
     axes = fig.subplots(1, len(methods), sharex=True, sharey=True, squeeze=False)[0]
     for ax, (name, (scores, rho)) in zip(axes, methods.items()):
-        ax.loglog(scores["predicted_std"][in_range], scores["error"][in_range], "o", ms=3,
-                  label="amplitude in training range")
-        ax.loglog(scores["predicted_std"][~in_range], scores["error"][~in_range], "s", ms=3,
-                  label="beyond training range")
+        ax.loglog(
+            scores["predicted_std"][in_range], scores["error"][in_range], "o", ms=3, label="amplitude in training range"
+        )
+        ax.loglog(
+            scores["predicted_std"][~in_range], scores["error"][~in_range], "s", ms=3, label="beyond training range"
+        )
         ax.set_xlabel("predicted relative std")
         ax.set_title(f"{name}: Spearman rank correlation {rho:.2f}", fontsize=9)
     axes[0].set_ylabel("relative L2 error of the predictive mean")
@@ -448,30 +527,59 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     )
 
     x = np.linspace(0.0, 1.0, config.n + 2)
-    members = members_all[:, config.n_train:]
+    members = members_all[:, config.n_train :]
     in_range = data["s_test"] <= config.amplitude_train
     ctx.write_predictions(
-        x=x, log_k=data["log_k_test"], u_true=data["u_test"], mean=scores["mean"], std=scores["std"],
-        member_u=members, error=scores["error"], predicted_std=scores["predicted_std"],
-        mc_dropout_mean=mc_scores["mean"], mc_dropout_std=mc_scores["std"], mc_dropout_error=mc_scores["error"],
-        mc_dropout_predicted_std=mc_scores["predicted_std"], amplitude=data["s_test"], in_range=in_range,
+        x=x,
+        log_k=data["log_k_test"],
+        u_true=data["u_test"],
+        mean=scores["mean"],
+        std=scores["std"],
+        member_u=members,
+        error=scores["error"],
+        predicted_std=scores["predicted_std"],
+        mc_dropout_mean=mc_scores["mean"],
+        mc_dropout_std=mc_scores["std"],
+        mc_dropout_error=mc_scores["error"],
+        mc_dropout_predicted_std=mc_scores["predicted_std"],
+        amplitude=data["s_test"],
+        in_range=in_range,
     )
-    ctx.save_model(ensemble, ensemble=ensemble_spec(config), u_scale=u_scale,
-                   input="log k on the n + 2 grid nodes, shape (1, n + 2)",
-                   output="per member: u / u_scale on the grid nodes, shape (1, n + 2)")
+    ctx.save_model(
+        ensemble,
+        ensemble=ensemble_spec(config),
+        u_scale=u_scale,
+        input="log k on the n + 2 grid nodes, shape (1, n + 2)",
+        output="per member: u / u_scale on the grid nodes, shape (1, n + 2)",
+    )
     order = np.argsort(scores["error"])
     ctx.savefig(_plot_examples(x, data, scores, members, order, mc_scores), "examples.png")
-    ctx.savefig(_plot_error_vs_std({"ensemble": (scores, metrics["spearman_std_error"]),
-                                    "MC dropout": (mc_scores, metrics["mc_dropout_spearman_std_error"])},
-                                   in_range), "error_vs_std.png")
-    ctx.savefig(uq.plot_calibration({"ensemble, all test samples": pit,
-                                     "ensemble, amplitude in training range": pit[in_range],
-                                     "MC dropout, all test samples": mc_pit,
-                                     "MC dropout, amplitude in training range": mc_pit[in_range]}),
-                "calibration.png")
+    ctx.savefig(
+        _plot_error_vs_std(
+            {
+                "ensemble": (scores, metrics["spearman_std_error"]),
+                "MC dropout": (mc_scores, metrics["mc_dropout_spearman_std_error"]),
+            },
+            in_range,
+        ),
+        "error_vs_std.png",
+    )
+    ctx.savefig(
+        uq.plot_calibration(
+            {
+                "ensemble, all test samples": pit,
+                "ensemble, amplitude in training range": pit[in_range],
+                "MC dropout, all test samples": mc_pit,
+                "MC dropout, amplitude in training range": mc_pit[in_range],
+            }
+        ),
+        "calibration.png",
+    )
     ctx.save_training_curves(result.losses / config.members, result.history)
-    ctx.savefig(plot_history(mc_result.losses, mc_result.history, title=f"{ctx.problem} MC dropout (seed {ctx.seed})"),
-                "training_mc_dropout.png")
+    ctx.savefig(
+        plot_history(mc_result.losses, mc_result.history, title=f"{ctx.problem} MC dropout (seed {ctx.seed})"),
+        "training_mc_dropout.png",
+    )
     return metrics
 
 

@@ -87,7 +87,7 @@ from matplotlib.figure import Figure
 
 import sciml.nn
 import sciml.uq as uq
-from sciml.study import RunContext, plot_history
+from sciml.study import plot_history, RunContext
 from sciml.train import count_parameters, fit
 
 
@@ -160,8 +160,15 @@ def make_data(rng: np.random.Generator, config: Config) -> dict[str, np.ndarray]
 
 def _model_config(config: Config, data_range: float) -> dict:
     # Inputs scaled to about unit range; two outputs, the mean and the raw variance.
-    return dict(in_size=1, out_size=2, width=config.width, depth=config.depth, activation=config.activation,
-                input_mean=[0.0], input_std=[data_range / 2])
+    return dict(
+        in_size=1,
+        out_size=2,
+        width=config.width,
+        depth=config.depth,
+        activation=config.activation,
+        input_mean=[0.0],
+        input_std=[data_range / 2],
+    )
 
 
 def ensemble_spec(config: Config) -> dict:
@@ -188,13 +195,30 @@ def train_ensemble(config: Config, data: dict[str, np.ndarray], key, ctx: RunCon
     if config.bootstrap != "none":
         train["weights"] = uq.bootstrap_weights(weight_key, n, config.members, kind=config.bootstrap)
     loss = uq.EnsembleLoss(uq.gaussian_nll_loss, data_size=n)
-    checkpoints = {} if ctx is None else dict(
-        checkpoint_dir=ctx.checkpoint_dir / "ensemble", checkpoint_every=config.checkpoint_every, resume=ctx.resume
+    checkpoints = (
+        {}
+        if ctx is None
+        else dict(
+            checkpoint_dir=ctx.checkpoint_dir / "ensemble", checkpoint_every=config.checkpoint_every, resume=ctx.resume
+        )
     )
-    optimizer = {"name": "adam", "learning_rate": config.learning_rate, "schedule": "cosine",
-                 "end_learning_rate": config.learning_rate / 10}
-    return uq.fit_ensemble(ensemble, loss, train, optimizer, steps=config.steps, key=fit_key,
-                           quiet=ctx is None or ctx.quiet, desc="ensemble", **checkpoints)
+    optimizer = {
+        "name": "adam",
+        "learning_rate": config.learning_rate,
+        "schedule": "cosine",
+        "end_learning_rate": config.learning_rate / 10,
+    }
+    return uq.fit_ensemble(
+        ensemble,
+        loss,
+        train,
+        optimizer,
+        steps=config.steps,
+        key=fit_key,
+        quiet=ctx is None or ctx.quiet,
+        desc="ensemble",
+        **checkpoints,
+    )
 
 
 def _mc_loss(member, batch, key) -> Float[Array, ""]:
@@ -208,17 +232,36 @@ def train_mc_dropout(config: Config, data: dict[str, np.ndarray], key, ctx: RunC
     mlp = sciml.nn.build("mlp", key=init_key, dropout=config.dropout, **_model_config(config, config.data_range))
     model = uq.EnsembleMember(mlp, heteroscedastic=True)
     train = {"x": jnp.asarray(data["x_train"][:, None], dtype), "y": jnp.asarray(data["y_train"][:, None], dtype)}
-    checkpoints = {} if ctx is None else dict(
-        checkpoint_dir=ctx.checkpoint_dir / "mc_dropout", checkpoint_every=config.checkpoint_every, resume=ctx.resume
+    checkpoints = (
+        {}
+        if ctx is None
+        else dict(
+            checkpoint_dir=ctx.checkpoint_dir / "mc_dropout",
+            checkpoint_every=config.checkpoint_every,
+            resume=ctx.resume,
+        )
     )
-    optimizer = {"name": "adam", "learning_rate": config.learning_rate, "schedule": "cosine",
-                 "end_learning_rate": config.learning_rate / 10}
-    return fit(model, _mc_loss, train, optimizer, steps=config.steps, key=fit_key,
-               quiet=ctx is None or ctx.quiet, desc="mc dropout", **checkpoints)
+    optimizer = {
+        "name": "adam",
+        "learning_rate": config.learning_rate,
+        "schedule": "cosine",
+        "end_learning_rate": config.learning_rate / 10,
+    }
+    return fit(
+        model,
+        _mc_loss,
+        train,
+        optimizer,
+        steps=config.steps,
+        key=fit_key,
+        quiet=ctx is None or ctx.quiet,
+        desc="mc dropout",
+        **checkpoints,
+    )
 
 
 @eqx.filter_jit
-def _predict(ensemble: uq.Ensemble, x: Float[Array, "n 1"]) -> uq.Predictive:
+def _predict(ensemble: uq.Ensemble, x: Float[Array, " n 1"]) -> uq.Predictive:
     return ensemble.predict(x)
 
 
@@ -227,8 +270,16 @@ def _evaluate_jit(p: uq.Predictive, y: Float[Array, " n"], idx: Int[Array, " m"]
     # One program per method: the per-point quantities on every test point and the
     # scores on the in-distribution ones (gathered by index, so shapes stay static).
     lower, upper = p.interval(0.9)
-    points = dict(log_prob=p.log_prob(y), cdf=p.cdf(y), lower_90=lower, upper_90=upper, mean=p.mean,
-                  std=p.std, epistemic_std=p.epistemic_std, aleatoric_std=p.aleatoric_std)
+    points = dict(
+        log_prob=p.log_prob(y),
+        cdf=p.cdf(y),
+        lower_90=lower,
+        upper_90=upper,
+        mean=p.mean,
+        std=p.std,
+        epistemic_std=p.epistemic_std,
+        aleatoric_std=p.aleatoric_std,
+    )
     sub = uq.Predictive(p.means[:, idx], p.variances[:, idx], p.weights)
     return points, uq.predictive_metrics(y[idx], sub)
 
@@ -250,8 +301,13 @@ def epistemic_ratios(std: np.ndarray, in_gap: np.ndarray, outside: np.ndarray) -
     """Mean epistemic std in the data, the gap and outside, and the two growth ratios."""
     in_data = ~in_gap & ~outside
     data_std, gap_std, out_std = (float(np.mean(std[m])) for m in (in_data, in_gap, outside))
-    return dict(std_data=data_std, std_gap=gap_std, std_outside=out_std,
-                gap_ratio=gap_std / data_std, outside_ratio=out_std / data_std)
+    return dict(
+        std_data=data_std,
+        std_gap=gap_std,
+        std_outside=out_std,
+        gap_ratio=gap_std / data_std,
+        outside_ratio=out_std / data_std,
+    )
 
 
 def _reference_scores(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> dict[str, float]:
@@ -270,10 +326,12 @@ def _plot_bands(data, predictives: dict[str, dict[str, np.ndarray]], config: Con
     for ax, (name, p) in zip(axes, predictives.items()):
         mean, epi, total = p["mean"], p["epistemic_std"], p["std"]
         ax.axvspan(-config.gap, config.gap, color="grey", alpha=0.1, lw=0)
-        ax.fill_between(x, mean - 2 * total, mean + 2 * total, color="tab:blue", alpha=0.18, lw=0,
-                        label="± 2 total std")
-        ax.fill_between(x, mean - 2 * epi, mean + 2 * epi, color="tab:blue", alpha=0.45, lw=0,
-                        label="± 2 epistemic std")
+        ax.fill_between(
+            x, mean - 2 * total, mean + 2 * total, color="tab:blue", alpha=0.18, lw=0, label="± 2 total std"
+        )
+        ax.fill_between(
+            x, mean - 2 * epi, mean + 2 * epi, color="tab:blue", alpha=0.45, lw=0, label="± 2 epistemic std"
+        )
         ax.scatter(data["x_train"], data["y_train"], s=4, color="black", alpha=0.5, label="training data")
         ax.plot(x, true_mean(x), color="tab:red", ls="--", lw=1.2, label="true f(x)")
         ax.plot(x, mean, color="tab:blue", lw=1.4, label="predictive mean")
@@ -317,17 +375,36 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     aleatoric = ens_points["aleatoric_std"]
 
     ctx.write_predictions(
-        x=data["x_test"], y=y, mean=ens_points["mean"], std=ens_points["std"],
-        epistemic_std=ens_points["epistemic_std"], aleatoric_std=aleatoric, in_gap=in_gap,
-        outside=outside, true_mean=mu, true_std=sigma, mc_mean=mc_points["mean"], mc_std=mc_points["std"],
-        member_means=np.asarray(ens_pred.means), x_train=data["x_train"], y_train=data["y_train"],
+        x=data["x_test"],
+        y=y,
+        mean=ens_points["mean"],
+        std=ens_points["std"],
+        epistemic_std=ens_points["epistemic_std"],
+        aleatoric_std=aleatoric,
+        in_gap=in_gap,
+        outside=outside,
+        true_mean=mu,
+        true_std=sigma,
+        mc_mean=mc_points["mean"],
+        mc_std=mc_points["std"],
+        member_means=np.asarray(ens_pred.means),
+        x_train=data["x_train"],
+        y_train=data["y_train"],
     )
-    ctx.save_model(ensemble, ensemble=ensemble_spec(config), input="x of shape (1,)",
-                   output="per member: mean (1,) and softplus-variance (1,) halves")
-    ctx.savefig(_plot_bands(data, {"deep ensemble (prior, anchors, bootstrap)": ens_points,
-                                   "MC dropout": mc_points}, config), "bands.png")
-    ctx.savefig(uq.plot_calibration({"ensemble": ens_points["cdf"][in_data],
-                                     "MC dropout": mc_points["cdf"][in_data]}), "calibration.png")
+    ctx.save_model(
+        ensemble,
+        ensemble=ensemble_spec(config),
+        input="x of shape (1,)",
+        output="per member: mean (1,) and softplus-variance (1,) halves",
+    )
+    ctx.savefig(
+        _plot_bands(data, {"deep ensemble (prior, anchors, bootstrap)": ens_points, "MC dropout": mc_points}, config),
+        "bands.png",
+    )
+    ctx.savefig(
+        uq.plot_calibration({"ensemble": ens_points["cdf"][in_data], "MC dropout": mc_points["cdf"][in_data]}),
+        "calibration.png",
+    )
     ctx.save_training_curves(ens_result.losses / config.members, ens_result.history)
     title = f"{ctx.problem} MC dropout (seed {ctx.seed})"
     ctx.savefig(plot_history(mc_result.losses, mc_result.history, title=title), "training_mc_dropout.png")

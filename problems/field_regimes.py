@@ -117,8 +117,18 @@ class Config:
             raise ValueError(f"batch_size must be in [1, n_train={self.n_train}], got {self.batch_size}")
 
 
-QUICK = dict(size=16, n_train=256, n_val=64, n_test=128, channels=(8, 8), steps=30, batch_size=32,
-             warmup_steps=5, val_every=10, checkpoint_every=10)
+QUICK = dict(
+    size=16,
+    n_train=256,
+    n_val=64,
+    n_test=128,
+    channels=(8, 8),
+    steps=30,
+    batch_size=32,
+    warmup_steps=5,
+    val_every=10,
+    checkpoint_every=10,
+)
 
 
 def _spectra(lengths: np.ndarray, size: int, noise: float) -> np.ndarray:
@@ -175,7 +185,7 @@ def make_split(rng: np.random.Generator, n: int, config: Config) -> dict[str, np
     return dict(fields=normalised, raw=fields, labels=labels, lengths=np.exp(log_lengths), amplitudes=amplitudes)
 
 
-def _batched(model, fields: Float[Array, "n 1 h w"], state: eqx.nn.State):
+def _batched(model, fields: Float[Array, " n 1 h w"], state: eqx.nn.State):
     return jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(fields, state)
 
 
@@ -196,7 +206,7 @@ def _metrics(model, state: eqx.nn.State, batch) -> dict[str, Float[Array, ""]]:
 
 
 @eqx.filter_jit
-def _predict(model, state: eqx.nn.State, fields: Float[Array, "n 1 h w"]) -> Float[Array, "n classes"]:
+def _predict(model, state: eqx.nn.State, fields: Float[Array, " n 1 h w"]) -> Float[Array, " n classes"]:
     logits, _ = _batched(eqx.nn.inference_mode(model), fields, state)
     return logits
 
@@ -259,8 +269,10 @@ def _plot_probabilities(lengths: np.ndarray, probabilities: np.ndarray, edges, n
 def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Generates the fields, trains the CNN, evaluates it and writes every output."""
     rng = ctx.rng("data")
-    splits = {name: make_split(rng, n, config) for name, n in
-              (("train", config.n_train), ("val", config.n_val), ("test", config.n_test))}
+    splits = {
+        name: make_split(rng, n, config)
+        for name, n in (("train", config.n_train), ("val", config.n_val), ("test", config.n_test))
+    }
     # float32 by default; float64 when JAX runs with x64 enabled (the tests), matching
     # the dtype the model's parameters are created with.
     dtype = jnp.zeros(()).dtype
@@ -271,18 +283,45 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     edges = list(config.length_edges)
     num_classes = len(edges) - 1
     names = _class_names(edges)
-    model_config = dict(num_spatial_dims=2, in_channels=1, channels=list(config.channels),
-                        num_classes=num_classes, batch_norm=True, pooling="avg", padding_mode="circular")
+    model_config = dict(
+        num_spatial_dims=2,
+        in_channels=1,
+        channels=list(config.channels),
+        num_classes=num_classes,
+        batch_norm=True,
+        pooling="avg",
+        padding_mode="circular",
+    )
     init_key, fit_key = jr.split(ctx.key)
     model, state = sciml.nn.build_with_state("cnn", key=init_key, **model_config)
 
-    optimizer = {"name": "adam", "learning_rate": config.learning_rate, "schedule": "cosine",
-                 "warmup_steps": config.warmup_steps}
-    result = fit(model, _loss, arrays(splits["train"]), optimizer, steps=config.steps, key=fit_key,
-                 batch_size=config.batch_size, state=state, val_data=arrays(splits["val"]),
-                 val_every=config.val_every, metrics=_metrics, monitor="cross_entropy", mode="min",
-                 keep_best=True, checkpoint_dir=ctx.checkpoint_dir, checkpoint_every=config.checkpoint_every,
-                 resume=ctx.resume, quiet=ctx.quiet, desc="field_regimes")
+    optimizer = {
+        "name": "adam",
+        "learning_rate": config.learning_rate,
+        "schedule": "cosine",
+        "warmup_steps": config.warmup_steps,
+    }
+    result = fit(
+        model,
+        _loss,
+        arrays(splits["train"]),
+        optimizer,
+        steps=config.steps,
+        key=fit_key,
+        batch_size=config.batch_size,
+        state=state,
+        val_data=arrays(splits["val"]),
+        val_every=config.val_every,
+        metrics=_metrics,
+        monitor="cross_entropy",
+        mode="min",
+        keep_best=True,
+        checkpoint_dir=ctx.checkpoint_dir,
+        checkpoint_every=config.checkpoint_every,
+        resume=ctx.resume,
+        quiet=ctx.quiet,
+        desc="field_regimes",
+    )
 
     test = splits["test"]
     test_fields, test_labels = arrays(test)
@@ -300,14 +339,25 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     reference_confusion = confusion_matrix(labels, reference_predicted, num_classes)
 
     ctx.write_predictions(
-        fields=test["fields"].astype(np.float32), labels=labels, predicted=predicted,
-        probabilities=probabilities, correlation_lengths=test["lengths"], amplitudes=test["amplitudes"],
-        reference_lengths=reference_lengths, reference_predicted=reference_predicted,
+        fields=test["fields"].astype(np.float32),
+        labels=labels,
+        predicted=predicted,
+        probabilities=probabilities,
+        correlation_lengths=test["lengths"],
+        amplitudes=test["amplitudes"],
+        reference_lengths=reference_lengths,
+        reference_predicted=reference_predicted,
         length_edges=np.asarray(edges),
     )
-    ctx.save_model((result.model, result.state), architecture="cnn", config=model_config, has_state=True,
-                   classes=names, length_edges=edges,
-                   input="one field [1, size, size] divided by its RMS; size " + str(config.size))
+    ctx.save_model(
+        (result.model, result.state),
+        architecture="cnn",
+        config=model_config,
+        has_state=True,
+        classes=names,
+        length_edges=edges,
+        input="one field [1, size, size] divided by its RMS; size " + str(config.size),
+    )
     ctx.savefig(_plot_examples(test, names), "examples.png")
     ctx.savefig(_plot_confusion({"CNN": confusion, "max. likelihood": reference_confusion}, names), "confusion.png")
     ctx.savefig(_plot_probabilities(test["lengths"], probabilities, edges, names), "probabilities.png")

@@ -18,13 +18,13 @@ in $(0, 1] \times (0, 1)$, reading the exact $u$ plus Gaussian noise of standard
 deviation 1% of the standard deviation of the 50 clean readings (the convention of
 Raissi et al. 2019, section 4), `ctx.rng("noise")`.
 
-**Model.** `sciml.solvers.pinn`: a tanh MLP $N(t, x)$ (`depth` x `width`, default 3 x 20,
+**Model.** `sciml.pinn`: a tanh MLP $N(t, x)$ (`depth` x `width`, default 3 x 20,
 921 parameters) inside the hard transform that `pinn.HardConstraint` builds from the
 known initial and boundary conditions,
 
 $$ u(t, x) = u(0, x) + t \cdot 4 x (1 - x) \, N(t, x), $$
 
-and the unknown $k$ stored as $\log k$ next to the network (`sciml.solvers.Positive`),
+and the unknown $k$ stored as $\log k$ next to the network (`sciml.nn.Positive`),
 starting at `k_init` = 0.3, three times the truth. The loss is the mean squared PDE
 residual $u_t - k u_{xx}$ at `points` Sobol collocation points plus `data_weight` times
 the mean squared misfit at the sensors (`pinn.Observations`). float64, derivatives in
@@ -44,7 +44,7 @@ residual variance) the scatter to expect across noise draws.
 **Default budget** (3000 Adam + 1000 L-BFGS steps on 2000 points, 20 LM iterations),
 measured on a 2-core CPU shared with other jobs, seeds 0, 1, 2:
 
-| seed | recovered k | error | oracle k | oracle error (std) | PINN - oracle | u relative L2 | wall time (Adam / L-BFGS / LM) | load |
+| seed | k | error | oracle k | oracle error (std) | PINN - oracle | u rel. L2 | time (Adam / L-BFGS / LM) | load |
 |---|---|---|---|---|---|---|---|---|
 | 0 | 0.099955 | 0.045% | 0.100089 | 0.089% (0.13%) | -0.13% | 1.8e-4 | 210 s (47 / 50 / 84 s) | 15 |
 | 1 | 0.100015 | 0.015% | 0.100060 | 0.060% (0.15%) | -0.05% | 1.8e-4 | 234 s (58 / 72 / 84 s) | 17 |
@@ -96,7 +96,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from matplotlib.figure import Figure
 
 import sciml.nn
-from sciml.solvers import Positive, pinn
+from sciml import pinn
+from sciml.nn import Positive
 from sciml.study import RunContext
 from sciml.train import count_parameters, fit
 
@@ -169,8 +170,9 @@ def heat_residual(u, x: Float[Array, " 2"], args) -> Float[Array, ""]:
     return u_t - args["k"] * u_xx
 
 
-def sensor_data(rng_sensors: np.random.Generator, rng_noise: np.random.Generator, noise: float
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def sensor_data(
+    rng_sensors: np.random.Generator, rng_noise: np.random.Generator, noise: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """The sensor points `(t, x)` (50, 2), noisy and clean readings (50,), and the noise std."""
     t = T_END * (1 - rng_sensors.random(SENSORS))  # in (0, T]: t = 0 would only read the known initial value
     x = rng_sensors.uniform(0.0, 1.0, SENSORS)
@@ -186,8 +188,9 @@ def oracle_fit(sensors: np.ndarray, readings: np.ndarray, k0: float) -> tuple[fl
     error is `s / |du/dk|` with `s^2` the residual variance on `m - 1` degrees of freedom.
     """
     t, x = sensors[:, 0], sensors[:, 1]
-    fit_ = scipy.optimize.least_squares(lambda p: exact_solution(t, x, math.exp(p[0])) - readings,
-                                        x0=[math.log(k0)], xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    fit_ = scipy.optimize.least_squares(
+        lambda p: exact_solution(t, x, math.exp(p[0])) - readings, x0=[math.log(k0)], xtol=1e-15, ftol=1e-15, gtol=1e-15
+    )
     k = math.exp(float(fit_.x[0]))
     residual_var = float(np.sum(fit_.fun**2)) / (len(readings) - 1)
     # The Jacobian is in log k: d u / d k = (d u / d log k) / k.
@@ -198,8 +201,11 @@ def oracle_fit(sensors: np.ndarray, readings: np.ndarray, k0: float) -> tuple[fl
 def make_problem(sensors: np.ndarray, readings: np.ndarray) -> pinn.PDEProblem:
     """The PDE on the space-time domain, hard initial and boundary conditions, and the sensor data."""
     domain = pinn.SpaceTime(pinn.Interval(0.0, 1.0), 0.0, T_END)
-    conditions = [pinn.Initial(initial_value, hard=True), pinn.Dirichlet(0.0, hard=True),
-                  pinn.Observations(sensors, readings, name="sensors")]
+    conditions = [
+        pinn.Initial(initial_value, hard=True),
+        pinn.Dirichlet(0.0, hard=True),
+        pinn.Observations(sensors, readings, name="sensors"),
+    ]
     return pinn.PDEProblem(heat_residual, domain, conditions)
 
 
@@ -209,14 +215,24 @@ def setup(
     """The model (network and log-parametrised `k`), the loss with its state, and the network's config."""
     problem = make_problem(sensors, readings)
     init_key, points_key = jr.split(key)
-    network_config = dict(in_size=2, out_size="scalar", width=config.width, depth=config.depth,
-                          activation=config.activation)
-    network = pinn.cast(sciml.nn.build("mlp", key=init_key, **network_config), jnp.float64)
-    model = pinn.PINN(network, coefficients={"k": Positive(jnp.asarray(config.k_init, jnp.float64))},
-                      constraint=pinn.HardConstraint(problem.domain, problem.conditions))
-    loss, state = pinn.make_loss(problem, {"residual": config.points}, sampler=config.sampler,
-                                 weights={"sensors": config.data_weight}, method=pinn.Forward(),
-                                 dtype=jnp.float64, key=points_key)
+    network_config = dict(
+        in_size=2, out_size="scalar", width=config.width, depth=config.depth, activation=config.activation
+    )
+    network = sciml.nn.cast(sciml.nn.build("mlp", key=init_key, **network_config), jnp.float64)
+    model = pinn.PINN(
+        network,
+        coefficients={"k": Positive(jnp.asarray(config.k_init, jnp.float64))},
+        constraint=pinn.HardConstraint(problem.domain, problem.conditions),
+    )
+    loss, state = pinn.make_loss(
+        problem,
+        {"residual": config.points},
+        sampler=config.sampler,
+        weights={"sensors": config.data_weight},
+        method=pinn.Forward(),
+        dtype=jnp.float64,
+        key=points_key,
+    )
     return model, loss, state, network_config
 
 
@@ -231,8 +247,9 @@ def _track_k(model: pinn.PINN, state: eqx.nn.State, batch) -> dict[str, Float[Ar
     return {"k": _k(model)}
 
 
-def train(config: Config, model: pinn.PINN, loss: pinn.PINNLoss, state: eqx.nn.State, key: PRNGKeyArray,
-          ctx: RunContext) -> dict[str, Any]:
+def train(
+    config: Config, model: pinn.PINN, loss: pinn.PINNLoss, state: eqx.nn.State, key: PRNGKeyArray, ctx: RunContext
+) -> dict[str, Any]:
     """Adam, L-BFGS and Levenberg-Marquardt, recording `k` along the way.
 
     The stages of `pinn.train`, run here through `sciml.train.fit` (whose validation
@@ -253,8 +270,18 @@ def train(config: Config, model: pinn.PINN, loss: pinn.PINNLoss, state: eqx.nn.S
     """
     root = Path(ctx.checkpoint_dir)
     probe = {"dummy": jnp.zeros((1,), jnp.float64)}
-    schedule = [("adam", config.steps, {"name": "adam", "learning_rate": config.learning_rate,
-                                        "schedule": "exponential", "decay_rate": config.decay_rate})]
+    schedule = [
+        (
+            "adam",
+            config.steps,
+            {
+                "name": "adam",
+                "learning_rate": config.learning_rate,
+                "schedule": "exponential",
+                "decay_rate": config.decay_rate,
+            },
+        )
+    ]
     if config.lbfgs_steps:
         schedule.append(("lbfgs", config.lbfgs_steps, {"name": "lbfgs", "memory_size": config.lbfgs_memory}))
     losses, iterations, ends, records = [], [], [], []
@@ -263,10 +290,24 @@ def train(config: Config, model: pinn.PINN, loss: pinn.PINNLoss, state: eqx.nn.S
         t0 = time.perf_counter()
         # L-BFGS line-searches one fixed objective (the loss without resampling, as `pinn.train` does).
         stage_loss = loss if name == "adam" else loss.freeze()
-        result = fit(model, stage_loss, None, optimizer, steps=steps, key=jr.fold_in(key, i), state=state,
-                     val_data=probe, val_every=min(config.track_every, steps), metrics=_track_k, monitor="k",
-                     checkpoint_dir=root / f"{i}-{name}", resume=ctx.resume, quiet=ctx.quiet, desc=f"heat {name}",
-                     on_nonfinite="skip" if name == "lbfgs" else "raise")
+        result = fit(
+            model,
+            stage_loss,
+            None,
+            optimizer,
+            steps=steps,
+            key=jr.fold_in(key, i),
+            state=state,
+            val_data=probe,
+            val_every=min(config.track_every, steps),
+            metrics=_track_k,
+            monitor="k",
+            checkpoint_dir=root / f"{i}-{name}",
+            resume=ctx.resume,
+            quiet=ctx.quiet,
+            desc=f"heat {name}",
+            on_nonfinite="skip" if name == "lbfgs" else "raise",
+        )
         model, state = result.model, result.state
         offset = iterations[-1] if iterations else 0
         losses.extend(result.losses)
@@ -276,30 +317,52 @@ def train(config: Config, model: pinn.PINN, loss: pinn.PINNLoss, state: eqx.nn.S
             if "val_k" in h:
                 k_iterations.append(offset + h["step"])
                 k_trace.append(h["val_k"])
-        records.append({"name": name, "steps": result.step, "time_s": time.perf_counter() - t0,
-                        "loss": float(result.losses[-1])})
+        records.append(
+            {"name": name, "steps": result.step, "time_s": time.perf_counter() - t0, "loss": float(result.losses[-1])}
+        )
     if config.lm_steps:
         t0 = time.perf_counter()
         offset = iterations[-1] if iterations else 0
-        model, info = pinn.least_squares_stage(model, loss.freeze(), state, steps=config.lm_steps, solver="lm",
-                                               chunk=5, checkpoint_dir=root / f"{len(records)}-lm",
-                                               resume=ctx.resume, quiet=ctx.quiet)
+        model, info = pinn.least_squares_stage(
+            model,
+            loss.freeze(),
+            state,
+            steps=config.lm_steps,
+            solver="lm",
+            chunk=5,
+            checkpoint_dir=root / f"{len(records)}-lm",
+            resume=ctx.resume,
+            quiet=ctx.quiet,
+        )
         losses.extend(info["losses"])
         iterations.extend(offset + info["iterations"])
         ends.append(len(losses))
         # Least-squares stages record per chunk; k after the stage is what the model holds.
         k_iterations.append(offset + info["steps"])
         k_trace.append(float(_k(model)))
-        records.append({"name": "lm", "steps": info["steps"], "time_s": time.perf_counter() - t0,
-                        "loss": float(info["losses"][-1]) if len(info["losses"]) else float("nan"),
-                        "result": info["result"]})
-    return {"model": model, "state": state, "losses": np.asarray(losses), "iterations": np.asarray(iterations),
-            "stage_ends": ends, "stages": records, "k_iterations": np.asarray(k_iterations),
-            "k_trace": np.asarray(k_trace)}
+        records.append(
+            {
+                "name": "lm",
+                "steps": info["steps"],
+                "time_s": time.perf_counter() - t0,
+                "loss": float(info["losses"][-1]) if len(info["losses"]) else float("nan"),
+                "result": info["result"],
+            }
+        )
+    return {
+        "model": model,
+        "state": state,
+        "losses": np.asarray(losses),
+        "iterations": np.asarray(iterations),
+        "stage_ends": ends,
+        "stages": records,
+        "k_iterations": np.asarray(k_iterations),
+        "k_trace": np.asarray(k_trace),
+    }
 
 
 @eqx.filter_jit
-def _predict(model: pinn.PINN, points: Float[Array, "n 2"]) -> Float[Array, " n"]:
+def _predict(model: pinn.PINN, points: Float[Array, " n 2"]) -> Float[Array, " n"]:
     return jax.vmap(model)(points)
 
 
@@ -317,8 +380,9 @@ def _plot_solution(t, x, u, exact, sensors) -> Figure:
         im = ax.imshow(field.T, origin="lower", aspect="auto", extent=extent, cmap="RdBu_r", vmin=lo, vmax=hi)
         ax.set_title(title)
         fig.colorbar(im, ax=ax)
-    im = axes[2].imshow(np.log10(np.maximum(np.abs(u - exact), 1e-12)).T, origin="lower", aspect="auto",
-                        extent=extent, cmap="magma")
+    im = axes[2].imshow(
+        np.log10(np.maximum(np.abs(u - exact), 1e-12)).T, origin="lower", aspect="auto", extent=extent, cmap="magma"
+    )
     axes[2].scatter(sensors[:, 0], sensors[:, 1], s=10, c="cyan", marker="x", label="sensors")
     axes[2].set_title("log10 |error|")
     axes[2].legend(loc="upper right")
@@ -349,8 +413,14 @@ def _plot_training(out: dict) -> Figure:
     colours = {"adam": "tab:blue", "lbfgs": "tab:orange", "lm": "tab:green"}
     for start, end, stage in zip(starts, out["stage_ends"], out["stages"]):
         name = stage["name"]
-        ax.semilogy(out["iterations"][start:end], out["losses"][start:end], color=colours[name], lw=1,
-                    marker="." if name == "lm" else None, label=name)
+        ax.semilogy(
+            out["iterations"][start:end],
+            out["losses"][start:end],
+            color=colours[name],
+            lw=1,
+            marker="." if name == "lm" else None,
+            label=name,
+        )
     ax.set(xlabel="iteration", ylabel="loss (residual + data)", title="training")
     ax.legend()
     return fig
@@ -372,8 +442,17 @@ def _run(config: Config, ctx: RunContext) -> tuple[dict[str, object], pinn.PINN,
     error = u - exact
     at_sensors = np.asarray(_predict(model, jnp.asarray(sensors, jnp.float64)))
 
-    ctx.write_predictions(t=t, x=x, u=u, u_exact=exact, sensors=sensors, readings=readings, readings_clean=clean,
-                          k_iterations=out["k_iterations"], k_trace=out["k_trace"])
+    ctx.write_predictions(
+        t=t,
+        x=x,
+        u=u,
+        u_exact=exact,
+        sensors=sensors,
+        readings=readings,
+        readings_clean=clean,
+        k_iterations=out["k_iterations"],
+        k_trace=out["k_trace"],
+    )
     ctx.savefig(_plot_solution(t, x, u, exact, sensors), "solution.png")
     stage_ends = out["iterations"][np.asarray(out["stage_ends"]) - 1]
     ctx.savefig(_plot_k(out["k_iterations"], out["k_trace"], k_oracle, stage_ends), "k.png")
@@ -407,10 +486,17 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     # is 1e-5 needs the residual resolved well below float32's precision.
     with jax.enable_x64(True):
         metrics, model, network_config = _run(config, ctx)
-        ctx.save_model(model.network, architecture="mlp", config=network_config, k=metrics["k"],
-                       transform="u(t, x) = sin(pi x) + 0.5 sin(3 pi x) + t 4 x (1 - x) N(t, x); input (t, x)")
-    ctx.log(f"recovered k = {metrics['k']:.6f} (truth {K_TRUE}, error {metrics['k_error']:.2%}); "
-            f"oracle {metrics['k_oracle']:.6f} (error {metrics['k_oracle_error']:.2%})")
+        ctx.save_model(
+            model.network,
+            architecture="mlp",
+            config=network_config,
+            k=metrics["k"],
+            transform="u(t, x) = sin(pi x) + 0.5 sin(3 pi x) + t 4 x (1 - x) N(t, x); input (t, x)",
+        )
+    ctx.log(
+        f"recovered k = {metrics['k']:.6f} (truth {K_TRUE}, error {metrics['k_error']:.2%}); "
+        f"oracle {metrics['k_oracle']:.6f} (error {metrics['k_oracle_error']:.2%})"
+    )
     return metrics
 
 

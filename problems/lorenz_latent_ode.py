@@ -27,7 +27,7 @@ steps and batch size, and similar parameter counts (reported as `parameters_*`):
   the window's end (with `lift`, as a correction added to the last observation placed
   in the first three latent coordinates, the decoder starting as the projection back
   onto them: the encoder learns to denoise and to fill the other coordinates). A
-  neural ODE $\dot z = f_\theta(z)$ (`sciml.solvers.ODEModel` over a
+  neural ODE $\dot z = f_\theta(z)$ (`sciml.ode.ODEModel` over a
   `NeuralVectorField` MLP, Tsit5 with constant step `dt`, recursive checkpointing)
   carries it to the lead times, and a linear decoder (registry `"mlp"` with depth 0)
   maps each $z(t)$ to the observed state (Rubanova, Chen and Duvenaud, "Latent ODEs for
@@ -150,7 +150,7 @@ import sciml.nn
 import sciml.train
 from sciml.data import make_windows
 from sciml.nn import Normaliser
-from sciml.solvers import NeuralVectorField, ODEModel
+from sciml.ode import NeuralVectorField, ODEModel
 from sciml.study import RunContext
 from sciml.train import count_parameters, fit
 
@@ -228,9 +228,29 @@ class Config:
             raise ValueError(f"{who}: lyapunov_time must be >= 0 and checkpoint_every >= 1")
 
 
-QUICK = dict(n_train=6, train_time=3.0, n_test=8, forecast_lyapunov=2.0, window=16, horizon=8, ar_horizon=2, stride=8,
-             latent_dim=4, d_model=8, num_heads=2, depth=1, field_width=16, field_depth=1, node_width=16,
-             node_depth=1, steps=30, batch_size=16, warmup_steps=5, lyapunov_time=10.0, checkpoint_every=10)
+QUICK = dict(
+    n_train=6,
+    train_time=3.0,
+    n_test=8,
+    forecast_lyapunov=2.0,
+    window=16,
+    horizon=8,
+    ar_horizon=2,
+    stride=8,
+    latent_dim=4,
+    d_model=8,
+    num_heads=2,
+    depth=1,
+    field_width=16,
+    field_depth=1,
+    node_width=16,
+    node_depth=1,
+    steps=30,
+    batch_size=16,
+    warmup_steps=5,
+    lyapunov_time=10.0,
+    checkpoint_every=10,
+)
 
 
 # --- the reference -------------------------------------------------------------------------
@@ -243,8 +263,8 @@ def lorenz_rhs(t: float, u: np.ndarray) -> np.ndarray:
 
 
 def simulate(
-    u0: Float[np.ndarray, "n 3"], ts: Float[np.ndarray, " t"], tol: float = 1e-12
-) -> Float[np.ndarray, "n t 3"]:
+    u0: Float[np.ndarray, " n 3"], ts: Float[np.ndarray, " t"], tol: float = 1e-12
+) -> Float[np.ndarray, " n t 3"]:
     """Lorenz-63 trajectories from the states `u0` at `ts[0]`, saved at `ts` (scipy DOP853).
 
     All trajectories are integrated as one system, so the adaptive step size is shared
@@ -252,8 +272,15 @@ def simulate(
     """
     n = u0.shape[0]
     fun = lambda t, v: lorenz_rhs(t, v.reshape(3, n)).reshape(-1)
-    sol = solve_ivp(fun, (float(ts[0]), float(ts[-1])), np.asarray(u0, float).T.reshape(-1), method="DOP853",
-                    t_eval=ts, rtol=tol, atol=tol)
+    sol = solve_ivp(
+        fun,
+        (float(ts[0]), float(ts[-1])),
+        np.asarray(u0, float).T.reshape(-1),
+        method="DOP853",
+        t_eval=ts,
+        rtol=tol,
+        atol=tol,
+    )
     if not sol.success:
         raise RuntimeError(f"lorenz_latent_ode: the scipy reference failed: {sol.message}")
     return sol.y.reshape(3, n, len(ts)).transpose(1, 2, 0)
@@ -303,15 +330,15 @@ def lyapunov_exponent(total: float, *, interval: float = 0.5, transient: float =
 
 
 def normalised_error(
-    pred: Float[np.ndarray, "*batch t 3"], truth: Float[np.ndarray, "*batch t 3"], scale: Float[np.ndarray, " 3"]
-) -> Float[np.ndarray, "*batch t"]:
+    pred: Float[np.ndarray, " *batch t 3"], truth: Float[np.ndarray, " *batch t 3"], scale: Float[np.ndarray, " 3"]
+) -> Float[np.ndarray, " *batch t"]:
     """`sqrt(mean_c ((pred_c - truth_c) / scale_c)^2)` at every lead time (NaN stays NaN)."""
     return np.sqrt(np.mean(((pred - truth) / scale) ** 2, axis=-1))
 
 
 def valid_prediction_time(
-    lead_time: Float[np.ndarray, " t"], error: Float[np.ndarray, "*batch t"], threshold: float
-) -> tuple[Float[np.ndarray, "*batch"], np.ndarray]:
+    lead_time: Float[np.ndarray, " t"], error: Float[np.ndarray, " *batch t"], threshold: float
+) -> tuple[Float[np.ndarray, " *batch"], np.ndarray]:
     """The first lead time at which `error` exceeds `threshold`, per forecast.
 
     A non-finite error (a diverged forecast) counts as exceeding. A forecast that stays
@@ -355,7 +382,7 @@ class LatentODE(eqx.Module):
     decoder: sciml.nn.MLP
     lift: bool = eqx.field(static=True)
 
-    def __call__(self, history: Float[Array, "window 3"], ts: Float[Array, " n"]) -> Float[Array, "n 3"]:
+    def __call__(self, history: Float[Array, " window 3"], ts: Float[Array, " n"]) -> Float[Array, " n 3"]:
         """**Arguments:**
 
         - `history`: the standardised observations of the window, oldest first.
@@ -383,7 +410,7 @@ class Autoregressive(eqx.Module):
     network: sciml.nn.Transformer
     step: Normaliser
 
-    def __call__(self, history: Float[Array, "window 3"], ts: Float[Array, " n"]) -> Float[Array, "n 3"]:
+    def __call__(self, history: Float[Array, " window 3"], ts: Float[Array, " n"]) -> Float[Array, " n 3"]:
         """**Arguments:**
 
         - `history`: the standardised observations of the window, oldest first.
@@ -408,7 +435,7 @@ class FromLastObservation(eqx.Module):
 
     ode: ODEModel
 
-    def __call__(self, history: Float[Array, "window 3"], ts: Float[Array, " n"]) -> Float[Array, "n 3"]:
+    def __call__(self, history: Float[Array, " window 3"], ts: Float[Array, " n"]) -> Float[Array, " n 3"]:
         """As [`LatentODE.__call__`][]."""
         return self.ode.solve(ts, history[-1], throw=False).ys
 
@@ -434,25 +461,44 @@ class ForecastLoss(eqx.Module):
 def _ode(network: eqx.Module, dt: float, name: str) -> ODEModel:
     # A constant step: every forecast costs the same, and one grid of lead times is one
     # compiled solve; Tsit5 at dt = 0.02 resolves Lorenz-like time scales (0.1 and up).
-    return ODEModel(NeuralVectorField(network), diffrax.Tsit5(), diffrax.ConstantStepSize(), dt0=dt,
-                    max_steps=16384, name=name)
+    return ODEModel(
+        NeuralVectorField(network), diffrax.Tsit5(), diffrax.ConstantStepSize(), dt0=dt, max_steps=16384, name=name
+    )
 
 
 def model_configs(config: Config, rate: Sequence[float]) -> dict[str, dict]:
     """The `sciml.nn` registry configurations of every network, keyed by component."""
-    encoder = dict(d_model=config.d_model, num_heads=config.num_heads, depth=config.depth,
-                   ff_size=2 * config.d_model, positional="sinusoidal", output="sequence")
+    encoder = dict(
+        d_model=config.d_model,
+        num_heads=config.num_heads,
+        depth=config.depth,
+        ff_size=2 * config.d_model,
+        positional="sinusoidal",
+        output="sequence",
+    )
     latent_rate = float(np.mean(rate))
     return {
         "encoder": dict(in_size=3, out_size=config.latent_dim, **encoder),
-        "latent_vector_field": dict(in_size=config.latent_dim, out_size=config.latent_dim, width=config.field_width,
-                                    depth=config.field_depth, activation="tanh",
-                                    output_mean=[0.0] * config.latent_dim,
-                                    output_std=[latent_rate] * config.latent_dim),
+        "latent_vector_field": dict(
+            in_size=config.latent_dim,
+            out_size=config.latent_dim,
+            width=config.field_width,
+            depth=config.field_depth,
+            activation="tanh",
+            output_mean=[0.0] * config.latent_dim,
+            output_std=[latent_rate] * config.latent_dim,
+        ),
         "latent_decoder": dict(in_size=config.latent_dim, out_size=3, depth=0),
         "ar_transformer": dict(in_size=3, out_size=3, **encoder),
-        "neural_ode": dict(in_size=3, out_size=3, width=config.node_width, depth=config.node_depth,
-                           activation="tanh", output_mean=[0.0] * 3, output_std=[float(r) for r in rate]),
+        "neural_ode": dict(
+            in_size=3,
+            out_size=3,
+            width=config.node_width,
+            depth=config.node_depth,
+            activation="tanh",
+            output_mean=[0.0] * 3,
+            output_std=[float(r) for r in rate],
+        ),
     }
 
 
@@ -468,8 +514,11 @@ def build_models(config: Config, rate: Sequence[float], *, key: PRNGKeyArray) ->
     decoder = sciml.nn.build("mlp", key=k_dec, **cfg["latent_decoder"])
     if config.lift:
         weight = decoder.layers[0].weight
-        decoder = eqx.tree_at(lambda d: (d.layers[0].weight, d.layers[0].bias), decoder,
-                              (jnp.eye(*weight.shape, dtype=weight.dtype), jnp.zeros(3, weight.dtype)))
+        decoder = eqx.tree_at(
+            lambda d: (d.layers[0].weight, d.layers[0].bias),
+            decoder,
+            (jnp.eye(*weight.shape, dtype=weight.dtype), jnp.zeros(3, weight.dtype)),
+        )
     latent = LatentODE(
         sciml.nn.build("transformer", key=k_enc, **cfg["encoder"]),
         _ode(sciml.nn.build("mlp", key=k_field, **cfg["latent_vector_field"]), config.dt, "Lorenz latent ODE"),
@@ -478,8 +527,9 @@ def build_models(config: Config, rate: Sequence[float], *, key: PRNGKeyArray) ->
     )
     step = Normaliser(np.zeros(3), config.dt * np.asarray(rate, float))
     ar = Autoregressive(sciml.nn.build("transformer", key=k_ar, **cfg["ar_transformer"]), step)
-    node = FromLastObservation(_ode(sciml.nn.build("mlp", key=k_node, **cfg["neural_ode"]), config.dt,
-                                    "Lorenz neural ODE"))
+    node = FromLastObservation(
+        _ode(sciml.nn.build("mlp", key=k_node, **cfg["neural_ode"]), config.dt, "Lorenz neural ODE")
+    )
     return {"latent_ode": latent, "transformer": ar, "neural_ode": node}
 
 
@@ -488,12 +538,18 @@ def load_latent_ode(folder: str | os.PathLike) -> LatentODE:
     folder = Path(folder)
     meta = sciml.train.load_metadata(folder / "model.eqx")
     field = sciml.train.load(folder / "latent_vector_field.eqx")
-    return LatentODE(sciml.train.load(folder / "model.eqx"), _ode(field, meta["dt"], "Lorenz latent ODE"),
-                     sciml.train.load(folder / "latent_decoder.eqx"), meta["lift"])
+    return LatentODE(
+        sciml.train.load(folder / "model.eqx"),
+        _ode(field, meta["dt"], "Lorenz latent ODE"),
+        sciml.train.load(folder / "latent_decoder.eqx"),
+        meta["lift"],
+    )
 
 
 @eqx.filter_jit
-def _forecast(model: eqx.Module, history: Float[Array, "b window 3"], ts: Float[Array, " n"]) -> Float[Array, "b n 3"]:
+def _forecast(
+    model: eqx.Module, history: Float[Array, " b window 3"], ts: Float[Array, " n"]
+) -> Float[Array, " b n 3"]:
     return jax.vmap(model, in_axes=(0, None))(history, ts)
 
 
@@ -596,35 +652,61 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     dtype = jnp.zeros(()).dtype
     batch = {"history": jnp.asarray(inputs, dtype), "future": jnp.asarray(targets, dtype)}
     if config.batch_size > inputs.shape[0]:
-        raise ValueError(f"lorenz_latent_ode: batch_size {config.batch_size} exceeds the {inputs.shape[0]} "
-                         "training windows; lower it or add training data")
+        raise ValueError(
+            f"lorenz_latent_ode: batch_size {config.batch_size} exceeds the {inputs.shape[0]} "
+            "training windows; lower it or add training data"
+        )
     ctx.log(f"{inputs.shape[0]} training windows; typical rates {np.round(rate, 2).tolist()}")
 
     init_key, *fit_keys = jr.split(ctx.key, 1 + len(MODELS))
     models = build_models(config, rate.tolist(), key=init_key)
     lead = lambda n: ForecastLoss(tuple(config.dt * k for k in range(n + 1)))
-    losses = {"latent_ode": lead(config.horizon), "transformer": lead(config.ar_horizon),
-              "neural_ode": lead(config.horizon)}
-    optimizer = {"name": "adam", "learning_rate": config.learning_rate, "schedule": "warmup_cosine",
-                 "warmup_steps": config.warmup_steps, "clip_norm": config.clip_norm}
+    losses = {
+        "latent_ode": lead(config.horizon),
+        "transformer": lead(config.ar_horizon),
+        "neural_ode": lead(config.horizon),
+    }
+    optimizer = {
+        "name": "adam",
+        "learning_rate": config.learning_rate,
+        "schedule": "warmup_cosine",
+        "warmup_steps": config.warmup_steps,
+        "clip_norm": config.clip_norm,
+    }
     trained, curves, metrics = {}, {}, {}
     for name, key in zip(MODELS, fit_keys):
         start = time.perf_counter()
-        result = fit(models[name], losses[name], batch, optimizer, steps=config.steps, batch_size=config.batch_size,
-                     key=key, checkpoint_dir=ctx.checkpoint_dir / name, checkpoint_every=config.checkpoint_every,
-                     resume=ctx.resume, quiet=ctx.quiet, on_nonfinite="skip", desc=name)
+        result = fit(
+            models[name],
+            losses[name],
+            batch,
+            optimizer,
+            steps=config.steps,
+            batch_size=config.batch_size,
+            key=key,
+            checkpoint_dir=ctx.checkpoint_dir / name,
+            checkpoint_every=config.checkpoint_every,
+            resume=ctx.resume,
+            quiet=ctx.quiet,
+            on_nonfinite="skip",
+            desc=name,
+        )
         trained[name], curves[name] = result.model, result.losses
         metrics[f"train_time_{name}_s"] = time.perf_counter() - start
-        metrics[f"loss_{name}"] = float(np.mean(result.losses[-max(config.steps // 20, 1):]))
+        metrics[f"loss_{name}"] = float(np.mean(result.losses[-max(config.steps // 20, 1) :]))
         metrics[f"parameters_{name}"] = count_parameters(result.model)["trainable"]
         metrics[f"skipped_steps_{name}"] = result.skipped_steps
-        ctx.log(f"{name}: {metrics[f'parameters_{name}']} parameters, loss {metrics[f'loss_{name}']:.4g}, "
-                f"{metrics[f'train_time_{name}_s']:.1f} s")
+        ctx.log(
+            f"{name}: {metrics[f'parameters_{name}']} parameters, loss {metrics[f'loss_{name}']:.4g}, "
+            f"{metrics[f'train_time_{name}_s']:.1f} s"
+        )
 
     t = data["t"]
     history = jnp.asarray((data["history"] - mean) / std, dtype)
-    forecasts = {name: np.asarray(_forecast(trained[name], history, jnp.asarray(t, dtype)), float) * std + mean
-                 for name in MODELS}
+    forecasts = {
+        name: np.asarray(_forecast(trained[name], history, jnp.asarray(t, dtype)), float) * std + mean
+        for name in MODELS
+    }
     forecasts["oracle"] = simulate(data["history"][:, -1], t, config.reference_tol)
     scale = data["attractor_std"]
     errors = {name: normalised_error(pred, data["truth"], scale) for name, pred in forecasts.items()}
@@ -634,29 +716,55 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
         vpt, censored = valid_prediction_time(t, err, config.threshold)
         vpts[name] = LYAPUNOV * vpt
         q25, q50, q75 = np.quantile(vpts[name], [0.25, 0.5, 0.75])
-        metrics.update({f"vpt_{name}_median": q50, f"vpt_{name}_q25": q25, f"vpt_{name}_q75": q75,
-                        f"vpt_{name}_censored": float(np.mean(censored))})
+        metrics.update(
+            {
+                f"vpt_{name}_median": q50,
+                f"vpt_{name}_q25": q25,
+                f"vpt_{name}_q75": q75,
+                f"vpt_{name}_censored": float(np.mean(censored)),
+            }
+        )
         for at in (0.0, 0.5, 1.0, 2.0):
             k = int(np.argmin(np.abs(lead - at)))
             if abs(lead[k] - at) <= LYAPUNOV * config.dt:
-                metrics[f"nrmse_{name}_at_{at:g}lt"] = float(np.nanmedian(np.where(np.isfinite(err[:, k]),
-                                                                                   err[:, k], np.inf)))
+                metrics[f"nrmse_{name}_at_{at:g}lt"] = float(
+                    np.nanmedian(np.where(np.isfinite(err[:, k]), err[:, k], np.inf))
+                )
         ctx.log(f"{name}: valid prediction time {q50:.2f} Lyapunov times (quartiles {q25:.2f}, {q75:.2f})")
-    metrics["observation_noise_nrmse"] = float(np.median(normalised_error(data["history"][:, -1],
-                                                                          data["truth"][:, 0], scale)))
+    metrics["observation_noise_nrmse"] = float(
+        np.median(normalised_error(data["history"][:, -1], data["truth"][:, 0], scale))
+    )
     metrics["lyapunov_time"] = 1.0 / LYAPUNOV
     metrics["lyapunov_estimate"] = lyapunov_exponent(config.lyapunov_time) if config.lyapunov_time > 0 else None
 
     t_history = config.dt * np.arange(1 - config.window, 1)
-    ctx.write_predictions(t=t, lead_lyapunov=lead, t_history=t_history, history=data["history"],
-                          truth=data["truth"], **forecasts, **{f"nrmse_{k}": v for k, v in errors.items()},
-                          **{f"vpt_{k}": v for k, v in vpts.items()}, attractor_std=scale, mean=mean, std=std)
+    ctx.write_predictions(
+        t=t,
+        lead_lyapunov=lead,
+        t_history=t_history,
+        history=data["history"],
+        truth=data["truth"],
+        **forecasts,
+        **{f"nrmse_{k}": v for k, v in errors.items()},
+        **{f"vpt_{k}": v for k, v in vpts.items()},
+        attractor_std=scale,
+        mean=mean,
+        std=std,
+    )
     _save_models(trained, config, rate, mean, std, ctx)
-    labels = {"latent_ode": "latent ODE (Transformer encoder)", "transformer": "autoregressive Transformer",
-              "neural_ode": "neural ODE from last observation", "oracle": "true equations from last observation"}
+    labels = {
+        "latent_ode": "latent ODE (Transformer encoder)",
+        "transformer": "autoregressive Transformer",
+        "neural_ode": "neural ODE from last observation",
+        "oracle": "true equations from last observation",
+    }
     median_model = int(np.argsort(vpts["latent_ode"])[len(vpts["latent_ode"]) // 2])
-    ctx.savefig(_plot_forecast(t, t_history, data["history"], data["truth"],
-                               {labels[k]: v for k, v in forecasts.items()}, median_model), "forecast.png")
+    ctx.savefig(
+        _plot_forecast(
+            t, t_history, data["history"], data["truth"], {labels[k]: v for k, v in forecasts.items()}, median_model
+        ),
+        "forecast.png",
+    )
     ctx.savefig(_plot_error(t, {labels[k]: v for k, v in errors.items()}, config.threshold), "error.png")
     ctx.savefig(_plot_vpt({k.replace("_", " "): v for k, v in vpts.items()}), "vpt.png")
     ctx.savefig(_plot_training({labels[k]: v for k, v in curves.items()}), "training.png")
@@ -667,21 +775,52 @@ def _save_models(trained, config: Config, rate, mean, std, ctx: RunContext) -> N
     cfg = model_configs(config, rate.tolist())
     common = dict(problem=ctx.problem, seed=ctx.seed, dt=config.dt, mean=mean.tolist(), std=std.tolist())
     latent = trained["latent_ode"]
-    ctx.save_model(latent.encoder, architecture="transformer", config=cfg["encoder"], dt=config.dt, lift=config.lift,
-                   mean=mean.tolist(), std=std.tolist(),
-                   components={"vector_field": "latent_vector_field.eqx", "decoder": "latent_decoder.eqx"},
-                   call="u = (window - mean) / std; z0 = encoder(u)[-1], plus u[-1] in z0[:3] if lift; "
-                        "z(t) from dz/dt = vector_field(z) "
-                        "(Tsit5, constant step dt); forecast = decoder(z(t)) * std + mean")
-    sciml.train.save(ctx.out / "latent_vector_field.eqx", latent.ode.vector_field.network, architecture="mlp",
-                     config=cfg["latent_vector_field"], call="dz/dt = network(z)", **common)
-    sciml.train.save(ctx.out / "latent_decoder.eqx", latent.decoder, architecture="mlp",
-                     config=cfg["latent_decoder"], call="standardised state = network(z)", **common)
-    sciml.train.save(ctx.out / "ar_transformer.eqx", trained["transformer"].network, architecture="transformer",
-                     config=cfg["ar_transformer"], step=(config.dt * np.asarray(rate)).tolist(),
-                     call="next = window[-1] + step * network(window)[-1], in standardised units", **common)
-    sciml.train.save(ctx.out / "neural_ode.eqx", trained["neural_ode"].ode.vector_field.network, architecture="mlp",
-                     config=cfg["neural_ode"], call="du/dt = network(u), u standardised", **common)
+    ctx.save_model(
+        latent.encoder,
+        architecture="transformer",
+        config=cfg["encoder"],
+        dt=config.dt,
+        lift=config.lift,
+        mean=mean.tolist(),
+        std=std.tolist(),
+        components={"vector_field": "latent_vector_field.eqx", "decoder": "latent_decoder.eqx"},
+        call="u = (window - mean) / std; z0 = encoder(u)[-1], plus u[-1] in z0[:3] if lift; "
+        "z(t) from dz/dt = vector_field(z) "
+        "(Tsit5, constant step dt); forecast = decoder(z(t)) * std + mean",
+    )
+    sciml.train.save(
+        ctx.out / "latent_vector_field.eqx",
+        latent.ode.vector_field.network,
+        architecture="mlp",
+        config=cfg["latent_vector_field"],
+        call="dz/dt = network(z)",
+        **common,
+    )
+    sciml.train.save(
+        ctx.out / "latent_decoder.eqx",
+        latent.decoder,
+        architecture="mlp",
+        config=cfg["latent_decoder"],
+        call="standardised state = network(z)",
+        **common,
+    )
+    sciml.train.save(
+        ctx.out / "ar_transformer.eqx",
+        trained["transformer"].network,
+        architecture="transformer",
+        config=cfg["ar_transformer"],
+        step=(config.dt * np.asarray(rate)).tolist(),
+        call="next = window[-1] + step * network(window)[-1], in standardised units",
+        **common,
+    )
+    sciml.train.save(
+        ctx.out / "neural_ode.eqx",
+        trained["neural_ode"].ode.vector_field.network,
+        architecture="mlp",
+        config=cfg["neural_ode"],
+        call="du/dt = network(u), u standardised",
+        **common,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,7 @@ with $a$, $d$ known, $U_k$ a trainable 2-5-5-5-2 MLP with the Gaussian RBF activ
 of the paper (inputs standardised by the data), $P_k$ a fixed random network of the same
 shape (a randomised prior function, Osband et al. 2018, $\beta$ = `prior_scale`) and
 $z_k$ a trainable offset of the initial state (the first observation is as noisy as the
-others). Each member is an `sciml.solvers.ODEModel` (Tsit5, PID rtol 1e-5, atol 1e-6,
+others). Each member is an `sciml.ode.ODEModel` (Tsit5, PID rtol 1e-5, atol 1e-6,
 float32) solved with `throw=False`. Why the spread means something:
 
 - every member fits its own Bayesian-bootstrap weighting of the 31 observation times
@@ -119,7 +119,7 @@ from scipy.integrate import solve_ivp
 
 import sciml.nn
 import sciml.uq as uq
-from sciml.solvers import HybridVectorField, NeuralVectorField, ODEModel, ODESolution, PhysicsVectorField
+from sciml.ode import HybridVectorField, NeuralVectorField, ODEModel, ODESolution, PhysicsVectorField
 from sciml.study import RunContext
 from sciml.train import count_parameters
 
@@ -159,11 +159,14 @@ class Config:
 
     def __post_init__(self):
         if self.n_obs < 3 or not 0 < self.t_end < self.t_forecast:
-            raise ValueError(f"lotka_volterra_ensemble: need n_obs >= 3 and 0 < t_end < t_forecast, got "
-                             f"{self.n_obs}, {self.t_end}, {self.t_forecast}")
+            raise ValueError(
+                f"lotka_volterra_ensemble: need n_obs >= 3 and 0 < t_end < t_forecast, got "
+                f"{self.n_obs}, {self.t_end}, {self.t_forecast}"
+            )
         if not 0 < self.near_horizon <= self.t_forecast - self.t_end:
-            raise ValueError(f"lotka_volterra_ensemble: need 0 < near_horizon <= t_forecast - t_end, got "
-                             f"{self.near_horizon}")
+            raise ValueError(
+                f"lotka_volterra_ensemble: need 0 < near_horizon <= t_forecast - t_end, got {self.near_horizon}"
+            )
         if self.n_eval < 10:
             raise ValueError(f"lotka_volterra_ensemble: n_eval must be >= 10, got {self.n_eval}")
         if not self.noise > 0:
@@ -175,8 +178,10 @@ class Config:
         if self.prior_scale < 0 or not self.initial_state_prior > 0:
             raise ValueError("lotka_volterra_ensemble: need prior_scale >= 0 and initial_state_prior > 0")
         if self.bootstrap not in ("none", "bayesian", "multinomial", "poisson"):
-            raise ValueError(f"lotka_volterra_ensemble: bootstrap must be none, bayesian, multinomial or poisson, "
-                             f"got {self.bootstrap!r}")
+            raise ValueError(
+                f"lotka_volterra_ensemble: bootstrap must be none, bayesian, multinomial or poisson, "
+                f"got {self.bootstrap!r}"
+            )
         if not (0 < self.rtol < 1 and 0 < self.atol < 1):
             raise ValueError(f"lotka_volterra_ensemble: need 0 < rtol, atol < 1, got {self.rtol}, {self.atol}")
 
@@ -242,8 +247,15 @@ class UDESetup(eqx.Module):
     atol: float = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
 
-    def __init__(self, y_start: Sequence[float], sigma: Sequence[float], initial_state_prior: float, rtol: float,
-                 atol: float, max_steps: int):
+    def __init__(
+        self,
+        y_start: Sequence[float],
+        sigma: Sequence[float],
+        initial_state_prior: float,
+        rtol: float,
+        atol: float,
+        max_steps: int,
+    ):
         """**Arguments:** the first observation, the noise standard deviation per state, the
         initial-state prior's width in units of `sigma`, the solver tolerances and step limit."""
         self.y_start = tuple(float(v) for v in y_start)
@@ -255,8 +267,13 @@ class UDESetup(eqx.Module):
         """`du/dt = (a x, -d y) + member(u)`: known growth and decay plus the learned terms."""
         known = PhysicsVectorField(known_terms, {"a": TRUE["a"], "d": TRUE["d"]})
         controller = diffrax.PIDController(rtol=self.rtol, atol=self.atol)
-        return ODEModel(HybridVectorField(known, NeuralVectorField(member)), diffrax.Tsit5(), controller,
-                        max_steps=self.max_steps, name="Lotka-Volterra UDE member")
+        return ODEModel(
+            HybridVectorField(known, NeuralVectorField(member)),
+            diffrax.Tsit5(),
+            controller,
+            max_steps=self.max_steps,
+            name="Lotka-Volterra UDE member",
+        )
 
     def initial_state(self, member: uq.EnsembleMember) -> Float[Array, " 2"]:
         """The member's fitted initial state."""
@@ -285,16 +302,28 @@ class UDESetup(eqx.Module):
 def network_config(config: Config, data: dict[str, np.ndarray]) -> dict:
     """The `sciml.nn` MLP configuration of the missing terms (inputs standardised by the data)."""
     y_obs = data["y_obs"]
-    return dict(in_size=2, out_size=2, width=config.width, depth=config.depth, activation=config.activation,
-                input_mean=y_obs.mean(axis=0).tolist(), input_std=y_obs.std(axis=0).tolist())
+    return dict(
+        in_size=2,
+        out_size=2,
+        width=config.width,
+        depth=config.depth,
+        activation=config.activation,
+        input_mean=y_obs.mean(axis=0).tolist(),
+        input_std=y_obs.std(axis=0).tolist(),
+    )
 
 
 def ensemble_spec(config: Config, data: dict[str, np.ndarray]) -> dict:
     """The `sciml.uq.build_ensemble` specification of the saved ensemble of missing-term networks."""
     net = network_config(config, data)
-    return dict(num_members=config.members, architecture="mlp", config=net,
-                prior=None if config.prior_scale == 0 else {"architecture": "mlp", "config": net},
-                prior_scale=config.prior_scale, anchored=config.anchored)
+    return dict(
+        num_members=config.members,
+        architecture="mlp",
+        config=net,
+        prior=None if config.prior_scale == 0 else {"architecture": "mlp", "config": net},
+        prior_scale=config.prior_scale,
+        anchored=config.anchored,
+    )
 
 
 def build_ensemble(config: Config, data: dict[str, np.ndarray], key: PRNGKeyArray) -> uq.Ensemble:
@@ -307,8 +336,14 @@ def build_ensemble(config: Config, data: dict[str, np.ndarray], key: PRNGKeyArra
         return UDEMember(sciml.nn.build("mlp", key=net_key, **net), jr.normal(z_key, (2,), dtype))
 
     make_prior = None if config.prior_scale == 0 else (lambda k: sciml.nn.build("mlp", key=k, **net))
-    return uq.Ensemble(make_model, config.members, key=key, make_prior=make_prior, prior_scale=config.prior_scale,
-                       anchored=config.anchored)
+    return uq.Ensemble(
+        make_model,
+        config.members,
+        key=key,
+        make_prior=make_prior,
+        prior_scale=config.prior_scale,
+        anchored=config.anchored,
+    )
 
 
 def networks_only(ensemble: uq.Ensemble) -> uq.Ensemble:
@@ -317,14 +352,16 @@ def networks_only(ensemble: uq.Ensemble) -> uq.Ensemble:
     parts = lambda e: (e.members.model, e.anchors, e.anchor_variances)
     anchors = None if ensemble.anchors is None else ensemble.anchors.network
     variances = None if ensemble.anchor_variances is None else ensemble.anchor_variances.network
-    return eqx.tree_at(parts, ensemble, (ensemble.members.model.network, anchors, variances),
-                       is_leaf=lambda x: x is None)
+    return eqx.tree_at(
+        parts, ensemble, (ensemble.members.model.network, anchors, variances), is_leaf=lambda x: x is None
+    )
 
 
 def setup_for(config: Config, data: dict[str, np.ndarray]) -> UDESetup:
     """The member loss and solver settings of a configuration and its data."""
-    return UDESetup(data["y_obs"][0], data["sigma"], config.initial_state_prior, config.rtol, config.atol,
-                    config.max_steps)
+    return UDESetup(
+        data["y_obs"][0], data["sigma"], config.initial_state_prior, config.rtol, config.atol, config.max_steps
+    )
 
 
 def train(config: Config, data: dict[str, np.ndarray], key: PRNGKeyArray, ctx: RunContext | None = None):
@@ -338,13 +375,28 @@ def train(config: Config, data: dict[str, np.ndarray], key: PRNGKeyArray, ctx: R
         train_data["weights"] = uq.bootstrap_weights(weight_key, n, config.members, kind=config.bootstrap)
     setup = setup_for(config, data)
     loss = uq.EnsembleLoss(setup, data_size=n)
-    checkpoints = {} if ctx is None else dict(
-        checkpoint_dir=ctx.checkpoint_dir, checkpoint_every=config.checkpoint_every, resume=ctx.resume
+    checkpoints = (
+        {}
+        if ctx is None
+        else dict(checkpoint_dir=ctx.checkpoint_dir, checkpoint_every=config.checkpoint_every, resume=ctx.resume)
     )
-    optimizer = {"name": "adam", "learning_rate": config.learning_rate, "schedule": "cosine",
-                 "end_learning_rate": config.learning_rate / 10}
-    result = uq.fit_ensemble(ensemble, loss, train_data, optimizer, steps=config.steps, key=fit_key,
-                             quiet=ctx is None or ctx.quiet, desc="UDE ensemble", **checkpoints)
+    optimizer = {
+        "name": "adam",
+        "learning_rate": config.learning_rate,
+        "schedule": "cosine",
+        "end_learning_rate": config.learning_rate / 10,
+    }
+    result = uq.fit_ensemble(
+        ensemble,
+        loss,
+        train_data,
+        optimizer,
+        steps=config.steps,
+        key=fit_key,
+        quiet=ctx is None or ctx.quiet,
+        desc="UDE ensemble",
+        **checkpoints,
+    )
     return result, setup
 
 
@@ -423,16 +475,21 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     sol = forecast(ensemble, setup, jnp.asarray(t, dtype))
     failures = sol.failures()
     used = np.asarray(sol.ok)
-    ctx.log(f"{int(used.sum())} of {config.members} members solved to t = {config.t_forecast:g}"
-            + "".join(f"\n  member {k} failed: {msg.splitlines()[0]}" for k, msg in failures.items()))
+    ctx.log(
+        f"{int(used.sum())} of {config.members} members solved to t = {config.t_forecast:g}"
+        + "".join(f"\n  member {k} failed: {msg.splitlines()[0]}" for k, msg in failures.items())
+    )
     members = np.asarray(sol.ys, dtype=np.float64)
     truth = reference(t)
     in_data = t <= config.t_end + 1e-9
     scale = truth[in_data].mean(axis=0)
 
-    metrics: dict[str, object] = dict(members=config.members, members_used=int(used.sum()),
-                                      members_failed=sorted(failures), failure_messages=
-                                      {str(k): m.splitlines()[0] for k, m in failures.items()})
+    metrics: dict[str, object] = dict(
+        members=config.members,
+        members_used=int(used.sum()),
+        members_failed=sorted(failures),
+        failure_messages={str(k): m.splitlines()[0] for k, m in failures.items()},
+    )
     b = None
     if used.any():
         b = band(members, used, truth)
@@ -453,36 +510,54 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     u0 = np.asarray(eqx.filter_vmap(setup.initial_state)(ensemble.members))
     obs_error = math.inf
     if used.any():
-        at_obs = np.stack([np.stack([np.interp(data["t_obs"], t, m[:, i]) for i in range(2)], axis=1)
-                           for m in members[used]])
+        at_obs = np.stack(
+            [np.stack([np.interp(data["t_obs"], t, m[:, i]) for i in range(2)], axis=1) for m in members[used]]
+        )
         obs_error = float(np.sqrt(np.mean((at_obs - data["y_obs"]) ** 2)))
-    metrics.update(fit_rmse_observations=obs_error, initial_states=u0.tolist(),
-                   parameters=count_parameters(ensemble.member(0).model.network)["trainable"],
-                   final_loss=float(result.losses[-1]) / config.members)
+    metrics.update(
+        fit_rmse_observations=obs_error,
+        initial_states=u0.tolist(),
+        parameters=count_parameters(ensemble.member(0).model.network)["trainable"],
+        final_loss=float(result.losses[-1]) / config.members,
+    )
 
     zeros = np.zeros_like(truth)
     ctx.write_predictions(
-        t=t, y_true=truth, member_ys=np.where(np.isfinite(members), members, np.nan), used=used,
-        mean=zeros if b is None else b["mean"], std=zeros if b is None else b["std"],
-        lower_90=zeros if b is None else b["lower"], upper_90=zeros if b is None else b["upper"],
-        t_obs=data["t_obs"], y_obs=data["y_obs"], sigma=data["sigma"], initial_states=u0,
+        t=t,
+        y_true=truth,
+        member_ys=np.where(np.isfinite(members), members, np.nan),
+        used=used,
+        mean=zeros if b is None else b["mean"],
+        std=zeros if b is None else b["std"],
+        lower_90=zeros if b is None else b["lower"],
+        upper_90=zeros if b is None else b["upper"],
+        t_obs=data["t_obs"],
+        y_obs=data["y_obs"],
+        sigma=data["sigma"],
+        initial_states=u0,
     )
     spec = ensemble_spec(config, data)
-    ctx.save_model(networks_only(ensemble), ensemble=spec, initial_states=u0.tolist(),
-                   known_terms="a x, -d y", known_parameters={"a": TRUE["a"], "d": TRUE["d"]},
-                   call="member(u) with u = (x, y): the missing terms; du/dt = (a x, -d y) + member(u), "
-                        "u(0) = initial_states[k]")
+    ctx.save_model(
+        networks_only(ensemble),
+        ensemble=spec,
+        initial_states=u0.tolist(),
+        known_terms="a x, -d y",
+        known_parameters={"a": TRUE["a"], "d": TRUE["d"]},
+        call="member(u) with u = (x, y): the missing terms; du/dt = (a x, -d y) + member(u), u(0) = initial_states[k]",
+    )
     if b is not None:
         ctx.savefig(_plot_bands(t, truth, b, members, used, data, config.t_end), "bands.png")
         ctx.savefig(_plot_width(t, (b["upper"] - b["lower"]) / scale, config.t_end), "band_width.png")
-        ctx.savefig(uq.plot_calibration({"data window": b["cdf"][in_data], "forecast window": b["cdf"][~in_data]}),
-                    "calibration.png")
+        ctx.savefig(
+            uq.plot_calibration({"data window": b["cdf"][in_data], "forecast window": b["cdf"][~in_data]}),
+            "calibration.png",
+        )
     ctx.save_training_curves(result.losses / config.members, result.history)
     return metrics
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m problems.lotka_volterra_ensemble [--quick] [--out DIR] ...`, as `sciml run lotka_volterra_ensemble`."""
+    """`python -m problems.lotka_volterra_ensemble [--quick] [--out DIR] ...`, as `sciml run` does."""
     from sciml.cli import main as cli_main
 
     return cli_main(["run", "lotka_volterra_ensemble", *(sys.argv[1:] if argv is None else argv)])

@@ -16,9 +16,9 @@ data's mean and deviation):
 
 $$ \dot u = (a x, -d y) + U_\theta(u), $$
 
-an `sciml.solvers.ODEModel` (Tsit5, PID rtol = atol = 1e-7, recursive checkpointing),
+an `sciml.ode.ODEModel` (Tsit5, PID rtol = atol = 1e-7, recursive checkpointing),
 integrated from the first (noisy) observation. It is trained with `sciml.train.fit` on
-the trajectory MSE (`sciml.solvers.TrajectoryLoss`, each state scaled by its standard
+the trajectory MSE (`sciml.ode.TrajectoryLoss`, each state scaled by its standard
 deviation): Adam, then L-BFGS, each stage checkpointed in its own folder, in float64.
 
 **Symbolic recovery.** $U_\theta$ is evaluated along the UDE's trajectory on $[0, 3]$
@@ -127,7 +127,7 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import least_squares
 
 import sciml.nn
-from sciml.solvers import (
+from sciml.ode import (
     HybridVectorField,
     NeuralVectorField,
     ODEModel,
@@ -245,8 +245,8 @@ class Polynomial(eqx.Module):
     non-trainable arrays into the compiled step as constants.
     """
 
-    coef: Float[Array, "2 terms"]
-    mask: Bool[Array, "2 terms"] | None
+    coef: Float[Array, " 2 terms"]
+    mask: Bool[Array, " 2 terms"] | None
     exponents: tuple[tuple[int, int], ...] = eqx.field(static=True)
 
     def __call__(self, t: Float[Array, ""], u: Float[Array, " 2"], args: PyTree) -> Float[Array, " 2"]:
@@ -282,7 +282,7 @@ class InitialStateLoss(eqx.Module):
         return self.inner(ode, {**rest, "y0": model.y0[None]}, key)
 
 
-def with_support(ode: ODEModel, mask: Bool[Array, "2 terms"]) -> ODEModel:
+def with_support(ode: ODEModel, mask: Bool[Array, " 2 terms"]) -> ODEModel:
     """The recovered-equation model with its monomial mask set."""
     return eqx.tree_at(lambda m: m.vector_field.learned.mask, ode, mask, is_leaf=lambda x: x is None)
 
@@ -340,7 +340,7 @@ def aicc(loss: float, n: int, k: int) -> float:
 
 
 @eqx.filter_jit
-def _network_on(network, u: Float[Array, "n 2"]) -> Float[Array, "n 2"]:
+def _network_on(network, u: Float[Array, " n 2"]) -> Float[Array, " n 2"]:
     return jax.vmap(network)(u)
 
 
@@ -377,7 +377,7 @@ def _plot_trajectories(t, y_true, y_ude, y_rec, t_obs, y_obs, t_end) -> Figure:
         ax.set_ylabel(name)
     axes[0].legend(ncol=5, fontsize=8, loc="upper right")
     axes[1].set_xlabel("t")
-    fig.suptitle("Lotka-Volterra: fit on [0, %g], extrapolation beyond" % t_end)
+    fig.suptitle(f"Lotka-Volterra: fit on [0, {t_end:g}], extrapolation beyond")
     return fig
 
 
@@ -401,9 +401,15 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     with jax.enable_x64(True):
         out = _run(config, ctx)
     network = jax.tree_util.tree_map(lambda x: x.astype(ambient) if eqx.is_inexact_array(x) else x, out.pop("network"))
-    ctx.save_model(network, architecture="mlp", config=out.pop("network_config"), known_terms="a x, -d y",
-                   known_parameters={"a": TRUE["a"], "d": TRUE["d"]},
-                   recovered=out["recovered_coefficients"], call="network(u) with u = (x, y): the missing terms")
+    ctx.save_model(
+        network,
+        architecture="mlp",
+        config=out.pop("network_config"),
+        known_terms="a x, -d y",
+        known_parameters={"a": TRUE["a"], "d": TRUE["d"]},
+        recovered=out["recovered_coefficients"],
+        call="network(u) with u = (x, y): the missing terms",
+    )
     return out
 
 
@@ -416,25 +422,56 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     scale = y_obs.std(axis=0)
 
     init_key, adam_key, lbfgs_key, refit_key = jr.split(ctx.key, 4)
-    network_config = dict(in_size=2, out_size=2, width=config.width, depth=config.depth,
-                          activation=config.activation, input_mean=y_obs.mean(axis=0).tolist(),
-                          input_std=scale.tolist())
+    network_config = dict(
+        in_size=2,
+        out_size=2,
+        width=config.width,
+        depth=config.depth,
+        activation=config.activation,
+        input_mean=y_obs.mean(axis=0).tolist(),
+        input_std=scale.tolist(),
+    )
     network = sciml.nn.build("mlp", key=init_key, **network_config)
     known = PhysicsVectorField(known_terms, {"a": TRUE["a"], "d": TRUE["d"]})
     controller = diffrax.PIDController(rtol=config.rtol, atol=config.atol)
-    ude = ODEModel(HybridVectorField(known, NeuralVectorField(network)), diffrax.Tsit5(), controller,
-                   max_steps=4096, name="Lotka-Volterra UDE")
+    ude = ODEModel(
+        HybridVectorField(known, NeuralVectorField(network)),
+        diffrax.Tsit5(),
+        controller,
+        max_steps=4096,
+        name="Lotka-Volterra UDE",
+    )
     # An infinite loss on a failed solve lets L-BFGS's line search back off from a
     # trial step into a blow-up instead of stopping the run.
     loss = TrajectoryLoss(scale=scale, on_failure="inf")
 
     common = dict(checkpoint_every=config.checkpoint_every, resume=ctx.resume, quiet=ctx.quiet)
-    adam = fit(ude, loss, data, {"name": "adam", "learning_rate": config.learning_rate}, steps=config.steps,
-               key=adam_key, checkpoint_dir=ctx.checkpoint_dir / "adam", desc="UDE adam", **common)
+    adam = fit(
+        ude,
+        loss,
+        data,
+        {"name": "adam", "learning_rate": config.learning_rate},
+        steps=config.steps,
+        key=adam_key,
+        checkpoint_dir=ctx.checkpoint_dir / "adam",
+        desc="UDE adam",
+        **common,
+    )
     stages = [adam]
     if config.lbfgs_steps > 0:
-        stages.append(fit(adam.model, loss, data, {"name": "lbfgs"}, steps=config.lbfgs_steps, key=lbfgs_key,
-                          checkpoint_dir=ctx.checkpoint_dir / "lbfgs", desc="UDE lbfgs", **common))
+        stages.append(
+            fit(
+                adam.model,
+                loss,
+                data,
+                {"name": "lbfgs"},
+                steps=config.lbfgs_steps,
+                key=lbfgs_key,
+                checkpoint_dir=ctx.checkpoint_dir / "lbfgs",
+                desc="UDE lbfgs",
+                **common,
+            )
+        )
     ude = stages[-1].model
 
     # One grid for every evaluation: each new grid length would compile another solve.
@@ -443,8 +480,10 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     window = t <= config.t_end + 1e-9
     at_obs = np.searchsorted(t, t_obs - 1e-9)
     if not np.allclose(t[at_obs], t_obs, rtol=0, atol=1e-9):
-        raise ValueError("the evaluation grid must contain the observation times: choose t_extrapolate / t_end "
-                         "and n_obs so that the observation spacing is a multiple of t_extrapolate / 1000")
+        raise ValueError(
+            "the evaluation grid must contain the observation times: choose t_extrapolate / t_end "
+            "and n_obs so that the observation spacing is a multiple of t_extrapolate / 1000"
+        )
     y_true = reference(t)
     y_ude = _solve(ude, t, y_obs[0])
     ude_loss = _loss_on(y_ude[at_obs], y_obs, scale)
@@ -473,21 +512,40 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
             mask[i, cols] = True
             if cols:
                 coef[i, cols] = np.linalg.lstsq(lib[:, cols], missing[:, i], rcond=None)[0]
-        ode = ODEModel(HybridVectorField(known, Polynomial(jnp.asarray(coef), None, exps)),
-                       diffrax.Tsit5(), controller, max_steps=4096, name="recovered Lotka-Volterra")
+        ode = ODEModel(
+            HybridVectorField(known, Polynomial(jnp.asarray(coef), None, exps)),
+            diffrax.Tsit5(),
+            controller,
+            max_steps=4096,
+            name="recovered Lotka-Volterra",
+        )
         model = WithInitialState(ode, jnp.asarray(y_obs[0]))
         if config.refit_steps > 0:
             refit_data = {**data, "support": jnp.asarray(mask)[None]}
-            model = fit(model, refit_loss, refit_data, {"name": "lbfgs"}, steps=config.refit_steps, key=refit_key,
-                        on_nonfinite="skip", quiet=True).model
+            model = fit(
+                model,
+                refit_loss,
+                refit_data,
+                {"name": "lbfgs"},
+                steps=config.refit_steps,
+                key=refit_key,
+                on_nonfinite="skip",
+                quiet=True,
+            ).model
         model = WithInitialState(with_support(model.ode, jnp.asarray(mask)), model.y0)
         y_model = _solve(model.ode, t, np.asarray(model.y0))
         value = _loss_on(y_model[at_obs], y_obs, scale)
-        candidates.append({
-            "terms": [[names[k] for k in support] for support in pair], "sindy": coef, "model": model,
-            "y": y_model, "loss": value, "size": int(mask.sum()),
-            "aicc": aicc(value, n_data, int(mask.sum()) + 2),
-        })
+        candidates.append(
+            {
+                "terms": [[names[k] for k in support] for support in pair],
+                "sindy": coef,
+                "model": model,
+                "y": y_model,
+                "loss": value,
+                "size": int(mask.sum()),
+                "aicc": aicc(value, n_data, int(mask.sum()) + 2),
+            }
+        )
     # The sparsest candidate that fits as well as the known measurement noise allows (the
     # discrepancy principle): its loss within two standard deviations of the chi-square
     # expectation of pure noise. Ties go to the lower loss; if none qualifies, the AICc.
@@ -503,22 +561,39 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
 
     refit = best["model"].ode.vector_field.learned
     coefficients = np.asarray(jnp.where(refit.mask, refit.coef, 0.0))
-    recovered = {f"d{v}/dt": {names[k]: float(coefficients[i, k]) for k in np.flatnonzero(np.asarray(refit.mask)[i])}
-                 for i, v in enumerate("xy")}
-    sindy = {f"d{v}/dt": {names[k]: float(best["sindy"][i, k]) for k in np.flatnonzero(np.asarray(refit.mask)[i])}
-             for i, v in enumerate("xy")}
+    recovered = {
+        f"d{v}/dt": {names[k]: float(coefficients[i, k]) for k in np.flatnonzero(np.asarray(refit.mask)[i])}
+        for i, v in enumerate("xy")
+    }
+    sindy = {
+        f"d{v}/dt": {names[k]: float(best["sindy"][i, k]) for k in np.flatnonzero(np.asarray(refit.mask)[i])}
+        for i, v in enumerate("xy")
+    }
     exact = best["terms"] == [["x y"], ["x y"]]
     errors = errors_refit = None
     if exact:
-        errors = {"b": abs(-sindy["dx/dt"]["x y"] - TRUE["b"]) / TRUE["b"],
-                  "c": abs(sindy["dy/dt"]["x y"] - TRUE["c"]) / TRUE["c"]}
-        errors_refit = {"b": abs(-recovered["dx/dt"]["x y"] - TRUE["b"]) / TRUE["b"],
-                        "c": abs(recovered["dy/dt"]["x y"] - TRUE["c"]) / TRUE["c"]}
+        errors = {
+            "b": abs(-sindy["dx/dt"]["x y"] - TRUE["b"]) / TRUE["b"],
+            "c": abs(sindy["dy/dt"]["x y"] - TRUE["c"]) / TRUE["c"],
+        }
+        errors_refit = {
+            "b": abs(-recovered["dx/dt"]["x y"] - TRUE["b"]) / TRUE["b"],
+            "c": abs(recovered["dy/dt"]["x y"] - TRUE["c"]) / TRUE["c"],
+        }
     oracle = oracle_fit(t_obs, y_obs, scale)
     y_rec = best["y"]
 
-    ctx.write_predictions(t=t, y=y_rec, y_ude=y_ude, y_true=y_true, t_obs=t_obs, y_obs=y_obs, t_fit=t_fit,
-                          missing_learned=missing, missing_true=missing_true)
+    ctx.write_predictions(
+        t=t,
+        y=y_rec,
+        y_ude=y_ude,
+        y_true=y_true,
+        t_obs=t_obs,
+        y_obs=y_obs,
+        t_fit=t_fit,
+        missing_learned=missing,
+        missing_true=missing_true,
+    )
     ctx.savefig(_plot_trajectories(t, y_true, y_ude, y_rec, t_obs, y_obs, config.t_end), "trajectories.png")
     ctx.savefig(_plot_missing(t_fit, missing, missing_true), "missing_terms.png")
     ctx.save_training_curves(np.concatenate([s.losses for s in stages]))
@@ -543,8 +618,9 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
         "noise_loss_expected": noise_loss,
         "acceptance_loss": threshold,
         "aicc_choice": by_aicc["terms"],
-        "candidates": sorted(({"terms": c["terms"], "aicc": c["aicc"], "loss": c["loss"]} for c in candidates),
-                             key=lambda c: c["aicc"]),
+        "candidates": sorted(
+            ({"terms": c["terms"], "aicc": c["aicc"], "loss": c["loss"]} for c in candidates), key=lambda c: c["aicc"]
+        ),
         "ude_loss": ude_loss,
         "parameters": count_parameters(ude)["trainable"],
         "network": ude.vector_field.learned.network,

@@ -17,7 +17,7 @@ a random phase (a uniform angle on the orbit, a random sign of $p$), each observ
 period) with independent Gaussian noise of standard deviation `noise` (default 0.05) on
 both $q$ and $p$.
 
-**Models.** Both are `sciml.solvers.ODEModel`s of tanh MLPs (`sciml.nn` registry
+**Models.** Both are `sciml.ode.ODEModel`s of tanh MLPs (`sciml.nn` registry
 `"mlp"`, `depth` x `width`, inputs scaled by the observations' deviation):
 
 - (a) a plain neural ODE, $\dot y = f_\theta(y)$ (`NeuralVectorField`, 2 -> 2);
@@ -29,10 +29,10 @@ Both are trained the same way, together in one `sciml.train.fit` call on the sum
 their losses (the models share no parameters and Adam acts entry by entry, so this is
 exactly two separate trainings on the same data, compiled once; Adam with cosine decay,
 float64, training solves Tsit5 with `train_rtol`): first `steps` steps of
-`sciml.solvers.MultipleShootingLoss` (segments of `segment_length` intervals, each
+`sciml.ode.MultipleShootingLoss` (segments of `segment_length` intervals, each
 started from a noisy observation: short horizons keep the first steps out of the bad
 local minima of long rollouts), then `refine_steps` steps of
-`sciml.solvers.TrajectoryLoss` on whole trajectories whose initial states are trained
+`sciml.ode.TrajectoryLoss` on whole trajectories whose initial states are trained
 as well (a noisy first observation as the start would bias the fit).
 
 **Evaluation.** `n_test` held-out initial conditions with energies evenly spread inside
@@ -126,14 +126,14 @@ from scipy.special import ellipk
 
 import sciml.nn
 import sciml.train
-from sciml.solvers import (
+from sciml.ode import (
+    HamiltonianVectorField,
     MultipleShootingLoss,
     NeuralVectorField,
     ODEModel,
     trajectory_data,
     TrajectoryLoss,
 )
-from sciml.solvers import HamiltonianVectorField
 from sciml.study import RunContext
 from sciml.train import count_parameters, fit
 
@@ -177,8 +177,10 @@ class Config:
             raise ValueError(f"pendulum_hnn: {message}")
 
         if not -1.0 < self.energy_min < self.energy_max < 1.0:
-            bad("need -1 < energy_min < energy_max < 1 (librations below the separatrix), "
-                f"got [{self.energy_min}, {self.energy_max}]")
+            bad(
+                "need -1 < energy_min < energy_max < 1 (librations below the separatrix), "
+                f"got [{self.energy_min}, {self.energy_max}]"
+            )
         if self.n_train < 1 or self.n_test < 1:
             bad(f"n_train and n_test must be >= 1, got {self.n_train} and {self.n_test}")
         if self.n_obs < 3 or not self.t_obs > 0:
@@ -203,9 +205,23 @@ class Config:
             bad(f"eval_max_steps must be >= 1, got {self.eval_max_steps}")
 
 
-QUICK = dict(n_train=4, n_obs=21, t_obs=4.0, width=16, depth=1, segment_length=5, steps=30, refine_steps=0,
-             n_test=2, periods=3, saves_per_period=10, error_periods=1, eval_solver="tsit5", eval_rtol=1e-8,
-             checkpoint_every=10)
+QUICK = dict(
+    n_train=4,
+    n_obs=21,
+    t_obs=4.0,
+    width=16,
+    depth=1,
+    segment_length=5,
+    steps=30,
+    refine_steps=0,
+    n_test=2,
+    periods=3,
+    saves_per_period=10,
+    error_periods=1,
+    eval_solver="tsit5",
+    eval_rtol=1e-8,
+    checkpoint_every=10,
+)
 
 
 # ---------------------------------------------------------------- the true system
@@ -257,7 +273,7 @@ class WithInitialStates(eqx.Module):
     """An ODE model together with one trainable initial state per training trajectory."""
 
     ode: ODEModel
-    y0: Float[Array, "n_train 2"]
+    y0: Float[Array, " n_train 2"]
 
 
 class InitialStatesLoss(eqx.Module):
@@ -286,26 +302,51 @@ class SumOverModels(eqx.Module):
         return sum(self.inner(m, batch, key) for m in models)
 
 
-def _train(models: tuple[ODEModel, ...], data: dict, config: Config, key: PRNGKeyArray,
-           ctx: RunContext) -> tuple[tuple[ODEModel, ...], np.ndarray]:
+def _train(
+    models: tuple[ODEModel, ...], data: dict, config: Config, key: PRNGKeyArray, ctx: RunContext
+) -> tuple[tuple[ODEModel, ...], np.ndarray]:
     """Multiple shooting, then whole trajectories with trained initial states; returns the models and losses."""
     shoot_key, refine_key = jr.split(key)
     common = dict(checkpoint_every=config.checkpoint_every, resume=ctx.resume, quiet=ctx.quiet)
-    adam = {"name": "adam", "learning_rate": config.learning_rate, "schedule": "cosine",
-            "end_learning_rate": 0.1 * config.learning_rate}
-    shooting = fit(models, SumOverModels(MultipleShootingLoss(config.segment_length)), data, adam,
-                   steps=config.steps, key=shoot_key, checkpoint_dir=ctx.checkpoint_dir / "shooting",
-                   desc="shooting", **common)
+    adam = {
+        "name": "adam",
+        "learning_rate": config.learning_rate,
+        "schedule": "cosine",
+        "end_learning_rate": 0.1 * config.learning_rate,
+    }
+    shooting = fit(
+        models,
+        SumOverModels(MultipleShootingLoss(config.segment_length)),
+        data,
+        adam,
+        steps=config.steps,
+        key=shoot_key,
+        checkpoint_dir=ctx.checkpoint_dir / "shooting",
+        desc="shooting",
+        **common,
+    )
     losses = [shooting.losses]
     models = shooting.model
     if config.refine_steps > 0:
-        refine = {"name": "adam", "learning_rate": config.refine_learning_rate, "schedule": "cosine",
-                  "end_learning_rate": 0.01 * config.refine_learning_rate}
+        refine = {
+            "name": "adam",
+            "learning_rate": config.refine_learning_rate,
+            "schedule": "cosine",
+            "end_learning_rate": 0.01 * config.refine_learning_rate,
+        }
         start = tuple(WithInitialStates(m, data["ys"][:, 0]) for m in models)
         indexed = {**data, "index": jnp.arange(data["ys"].shape[0])}
-        result = fit(start, SumOverModels(InitialStatesLoss(TrajectoryLoss())), indexed, refine,
-                     steps=config.refine_steps, key=refine_key, checkpoint_dir=ctx.checkpoint_dir / "refine",
-                     desc="refine", **common)
+        result = fit(
+            start,
+            SumOverModels(InitialStatesLoss(TrajectoryLoss())),
+            indexed,
+            refine,
+            steps=config.refine_steps,
+            key=refine_key,
+            checkpoint_dir=ctx.checkpoint_dir / "refine",
+            desc="refine",
+            **common,
+        )
         losses.append(result.losses)
         models = tuple(m.ode for m in result.model)
     return models, np.concatenate(losses)
@@ -319,7 +360,7 @@ class SideBySide(eqx.Module):
 
     fields: tuple
 
-    def __call__(self, t: Float[Array, ""], y: Float[Array, "k 2"], args: None) -> Float[Array, "k 2"]:
+    def __call__(self, t: Float[Array, ""], y: Float[Array, " k 2"], args: None) -> Float[Array, " k 2"]:
         return jnp.stack([f(t, y[i], args) for i, f in enumerate(self.fields)])
 
 
@@ -348,7 +389,7 @@ def _rollout(model: ODEModel, ts: np.ndarray, y0: np.ndarray) -> np.ndarray:
 
 
 @eqx.filter_jit
-def _hamiltonian_on(field: HamiltonianVectorField, ys: Float[Array, "n 2"]) -> Float[Array, " n"]:
+def _hamiltonian_on(field: HamiltonianVectorField, ys: Float[Array, " n 2"]) -> Float[Array, " n"]:
     return jax.vmap(field.hamiltonian)(ys)
 
 
@@ -368,8 +409,9 @@ def _plot_phase(true: np.ndarray, node: np.ndarray, hnn: np.ndarray, y_obs: np.n
     return fig
 
 
-def _plot_energy(t: np.ndarray, e_node: np.ndarray, e_hnn: np.ndarray, e_true: np.ndarray,
-                 periods: np.ndarray) -> Figure:
+def _plot_energy(
+    t: np.ndarray, e_node: np.ndarray, e_hnn: np.ndarray, e_true: np.ndarray, periods: np.ndarray
+) -> Figure:
     fig = Figure(figsize=(10, 4.5), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, e, title in zip(axes, (e_node, e_hnn), ("neural ODE", "Hamiltonian NN")):
@@ -393,11 +435,22 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     cast = lambda tree: jax.tree_util.tree_map(lambda x: x.astype(ambient) if eqx.is_inexact_array(x) else x, tree)
     hnn_config, node_config = out.pop("hnn_config"), out.pop("node_config")
     node_net = cast(out.pop("node_network"))
-    ctx.save_model(cast(out.pop("hnn_network")), architecture="mlp", config=hnn_config,
-                   call="H(y) with y = (q, p): the learned Hamiltonian; the vector field is (dH/dp, -dH/dq)",
-                   companion="node.eqx: the neural ODE's network f(y) = dy/dt")
-    sciml.train.save(ctx.out / "node.eqx", node_net, architecture="mlp", config=node_config, problem=ctx.problem,
-                     seed=ctx.seed, call="f(y) with y = (q, p): the neural ODE's dy/dt")
+    ctx.save_model(
+        cast(out.pop("hnn_network")),
+        architecture="mlp",
+        config=hnn_config,
+        call="H(y) with y = (q, p): the learned Hamiltonian; the vector field is (dH/dp, -dH/dq)",
+        companion="node.eqx: the neural ODE's network f(y) = dy/dt",
+    )
+    sciml.train.save(
+        ctx.out / "node.eqx",
+        node_net,
+        architecture="mlp",
+        config=node_config,
+        problem=ctx.problem,
+        seed=ctx.seed,
+        call="f(y) with y = (q, p): the neural ODE's dy/dt",
+    )
     return out
 
 
@@ -412,16 +465,30 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     data = trajectory_data(t_obs, y_obs)
 
     node_key, hnn_key, fit_key = jr.split(ctx.key, 3)
-    base = dict(in_size=2, width=config.width, depth=config.depth, activation=config.activation,
-                input_mean=[0.0, 0.0], input_std=y_obs.reshape(-1, 2).std(axis=0).tolist())
+    base = dict(
+        in_size=2,
+        width=config.width,
+        depth=config.depth,
+        activation=config.activation,
+        input_mean=[0.0, 0.0],
+        input_std=y_obs.reshape(-1, 2).std(axis=0).tolist(),
+    )
     node_config, hnn_config = dict(base, out_size=2), dict(base, out_size="scalar")
     controller = diffrax.PIDController(rtol=config.train_rtol, atol=config.train_rtol)
-    node = ODEModel(NeuralVectorField(sciml.nn.build("mlp", key=node_key, **node_config)), diffrax.Tsit5(),
-                    controller, name="pendulum neural ODE")
-    hnn = ODEModel(HamiltonianVectorField(sciml.nn.build("mlp", key=hnn_key, **hnn_config)), diffrax.Tsit5(),
-                   controller, name="pendulum HNN")
+    node = ODEModel(
+        NeuralVectorField(sciml.nn.build("mlp", key=node_key, **node_config)),
+        diffrax.Tsit5(),
+        controller,
+        name="pendulum neural ODE",
+    )
+    hnn = ODEModel(
+        HamiltonianVectorField(sciml.nn.build("mlp", key=hnn_key, **hnn_config)),
+        diffrax.Tsit5(),
+        controller,
+        name="pendulum HNN",
+    )
     (node, hnn), losses = _train((node, hnn), data, config, fit_key, ctx)
-    final_loss = float(np.mean(losses[-min(20, len(losses)):]))
+    final_loss = float(np.mean(losses[-min(20, len(losses)) :]))
     ctx.log(f"trained: final loss (both models summed) {final_loss:.4g}")
 
     # Held-out orbits: energies evenly inside the training range, random phases.
@@ -438,8 +505,13 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     # steps) and one compilation instead of three.
     fields = (node.vector_field, hnn.vector_field, HamiltonianVectorField(PendulumHamiltonian()))
     controller = diffrax.PIDController(rtol=config.eval_rtol, atol=config.eval_rtol)
-    evaluator = ODEModel(SideBySide(fields), _SOLVERS[config.eval_solver](), controller,
-                         max_steps=config.eval_max_steps, name="pendulum rollouts (neural ODE, HNN, exact)")
+    evaluator = ODEModel(
+        SideBySide(fields),
+        _SOLVERS[config.eval_solver](),
+        controller,
+        max_steps=config.eval_max_steps,
+        name="pendulum rollouts (neural ODE, HNN, exact)",
+    )
     stacked = _rollout(evaluator, t, np.repeat(y0_test[:, None], len(fields), axis=1))
     rollouts = {name: stacked[:, :, i] for i, name in enumerate(("node", "hnn", "exact"))}
     energies = {name: energy(ys) for name, ys in rollouts.items()}
@@ -465,12 +537,25 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
 
     mean = {k: float(np.mean(v)) for k, v in per.items()}
     ratio = mean["energy_drift_node"] / mean["energy_drift_hnn"] if mean["energy_drift_hnn"] > 0 else math.inf
-    ctx.log(f"energy drift over {config.periods} periods: neural ODE {mean['energy_drift_node']:.3g}, "
-            f"HNN {mean['energy_drift_hnn']:.3g} (ratio {ratio:.3g})")
+    ctx.log(
+        f"energy drift over {config.periods} periods: neural ODE {mean['energy_drift_node']:.3g}, "
+        f"HNN {mean['energy_drift_hnn']:.3g} (ratio {ratio:.3g})"
+    )
 
-    ctx.write_predictions(t=t, true=true, node=rollouts["node"], hnn=rollouts["hnn"], energy_true=e_test,
-                          energy_node=energies["node"], energy_hnn=energies["hnn"], learned_energy_hnn=learned,
-                          period=periods, t_obs=t_obs, y_obs=y_obs, y0_train=y0_train)
+    ctx.write_predictions(
+        t=t,
+        true=true,
+        node=rollouts["node"],
+        hnn=rollouts["hnn"],
+        energy_true=e_test,
+        energy_node=energies["node"],
+        energy_hnn=energies["hnn"],
+        learned_energy_hnn=learned,
+        period=periods,
+        t_obs=t_obs,
+        y_obs=y_obs,
+        y0_train=y0_train,
+    )
     ctx.savefig(_plot_phase(true, rollouts["node"], rollouts["hnn"], y_obs), "phase_portraits.png")
     ctx.savefig(_plot_energy(t, energies["node"], energies["hnn"], e_test, periods), "energy.png")
     ctx.save_training_curves(losses)

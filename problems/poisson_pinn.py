@@ -16,7 +16,7 @@ about 80. The first term vanishes on the circle, so the boundary data are $g = x
 which also serves as the lifting of the hard constraint below: the boundary values'
 own formula, not the solution.
 
-**Model.** `sciml.solvers.pinn`: a tanh MLP $N(x, y)$ (`depth` x `width`, default
+**Model.** `sciml.pinn`: a tanh MLP $N(x, y)$ (`depth` x `width`, default
 3 x 20, 921 parameters) inside the hard Dirichlet transform that `pinn.HardConstraint`
 builds from the domain's distance function ($1 - x^2 - y^2$ for `pinn.Disk()`),
 
@@ -82,7 +82,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from matplotlib.figure import Figure
 
 import sciml.nn
-from sciml.solvers import pinn
+from sciml import pinn
 from sciml.study import RunContext
 from sciml.train import count_parameters
 
@@ -127,8 +127,9 @@ class Config:
             raise ValueError(f"poisson_pinn: rad_k and rad_c must be >= 0, got {self.rad_k}, {self.rad_c}")
 
 
-QUICK = dict(width=8, depth=2, points=200, resample_every=20, steps=60, lbfgs_steps=0, lm_rounds=1, lm_steps=5,
-             lm_points=150)
+QUICK = dict(
+    width=8, depth=2, points=200, resample_every=20, steps=60, lbfgs_steps=0, lm_rounds=1, lm_steps=5, lm_points=150
+)
 
 
 def exact_solution(x: Float[Array, " 2"]) -> Float[Array, ""]:
@@ -170,13 +171,19 @@ def evaluation_grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def stages(config: Config) -> list[dict]:
     """The optimizer schedule of `pinn.train` for a configuration."""
-    out = [{"name": "adam", "steps": config.steps, "learning_rate": config.learning_rate,
-            "schedule": "exponential", "decay_rate": config.decay_rate}]
+    out = [
+        {
+            "name": "adam",
+            "steps": config.steps,
+            "learning_rate": config.learning_rate,
+            "schedule": "exponential",
+            "decay_rate": config.decay_rate,
+        }
+    ]
     if config.lbfgs_steps:
         out.append({"name": "lbfgs", "steps": config.lbfgs_steps, "memory_size": config.lbfgs_memory})
     for _ in range(config.lm_rounds if config.lm_steps else 0):
-        out.append({"name": "lm", "steps": config.lm_steps, "points": config.lm_points, "chunk": 10,
-                    "resample": True})
+        out.append({"name": "lm", "steps": config.lm_steps, "points": config.lm_points, "chunk": 10, "resample": True})
     return out
 
 
@@ -184,20 +191,25 @@ def setup(config: Config, key: PRNGKeyArray) -> tuple[pinn.PINN, pinn.PINNLoss, 
     """The model, the loss with its state, and the network's registry config, for a seed's key (float64)."""
     problem = make_problem()
     init_key, points_key = jr.split(key)
-    network_config = dict(in_size=2, out_size="scalar", width=config.width, depth=config.depth,
-                          activation=config.activation)
-    network = pinn.cast(sciml.nn.build("mlp", key=init_key, **network_config), jnp.float64)
+    network_config = dict(
+        in_size=2, out_size="scalar", width=config.width, depth=config.depth, activation=config.activation
+    )
+    network = sciml.nn.cast(sciml.nn.build("mlp", key=init_key, **network_config), jnp.float64)
     model = pinn.PINN(network, constraint=pinn.HardConstraint(problem.domain, problem.conditions))
     loss, state = pinn.make_loss(
-        problem, {"residual": config.points}, sampler=config.sampler,
+        problem,
+        {"residual": config.points},
+        sampler=config.sampler,
         resampling=pinn.RAD(every=config.resample_every, k=config.rad_k, c=config.rad_c),
-        method=pinn.Forward(), dtype=jnp.float64, key=points_key,
+        method=pinn.Forward(),
+        dtype=jnp.float64,
+        key=points_key,
     )
     return model, loss, state, network_config
 
 
 @eqx.filter_jit
-def _predict(model: pinn.PINN, points: Float[Array, "n 2"]) -> Float[Array, " n"]:
+def _predict(model: pinn.PINN, points: Float[Array, " n 2"]) -> Float[Array, " n"]:
     return jax.vmap(model)(points)
 
 
@@ -242,8 +254,14 @@ def _plot_training(solution: pinn.PINNSolution) -> Figure:
         name = stage["name"]
         label = None if name in labelled else name
         labelled.add(name)
-        ax.semilogy(solution.iterations[start:end], solution.losses[start:end], color=colours.get(name), lw=1,
-                    marker="." if name == "lm" else None, label=label)
+        ax.semilogy(
+            solution.iterations[start:end],
+            solution.losses[start:end],
+            color=colours.get(name),
+            lw=1,
+            marker="." if name == "lm" else None,
+            label=label,
+        )
     ax.set(xlabel="iteration", ylabel="PDE residual loss", title="training (LM rounds on fresh RAD points)")
     ax.legend()
     return fig
@@ -251,8 +269,16 @@ def _plot_training(solution: pinn.PINNSolution) -> Figure:
 
 def _run(config: Config, ctx: RunContext) -> tuple[dict[str, object], pinn.PINN, dict]:
     model, loss, state, network_config = setup(config, ctx.key)
-    solution = pinn.train(model, loss, state, stages(config), key=jr.fold_in(ctx.key, 2),
-                          checkpoint_dir=ctx.checkpoint_dir, resume=ctx.resume, quiet=ctx.quiet)
+    solution = pinn.train(
+        model,
+        loss,
+        state,
+        stages(config),
+        key=jr.fold_in(ctx.key, 2),
+        checkpoint_dir=ctx.checkpoint_dir,
+        resume=ctx.resume,
+        quiet=ctx.quiet,
+    )
     x, y, inside = evaluation_grid()
     u, exact = evaluate(solution.model)
     error = (u - exact)[inside]
@@ -279,8 +305,12 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     # float64 whatever the global setting: the 1e-4 target sits near float32's floor for PINNs.
     with jax.enable_x64(True):
         metrics, model, network_config = _run(config, ctx)
-        ctx.save_model(model.network, architecture="mlp", config=network_config,
-                       transform="u(x, y) = x y + (1 - x^2 - y^2) N(x, y)")
+        ctx.save_model(
+            model.network,
+            architecture="mlp",
+            config=network_config,
+            transform="u(x, y) = x y + (1 - x^2 - y^2) N(x, y)",
+        )
     ctx.log(f"relative L2 error {metrics['relative_l2']:.3e}, max error {metrics['max_error']:.3e}")
     return metrics
 

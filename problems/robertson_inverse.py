@@ -16,8 +16,8 @@ known exactly); every observed concentration carries multiplicative Gaussian noi
 1% of its value, $y^{obs} = y (1 + 0.01 \varepsilon)$, so each species is measured to the
 same relative precision whatever its magnitude.
 
-**Model.** `sciml.solvers.ODEModel` of a `sciml.solvers.PhysicsVectorField` whose three
-rate constants are `sciml.solvers.Positive` (stored as $\log k_i$, so the fit works on
+**Model.** `sciml.ode.ODEModel` of a `sciml.ode.PhysicsVectorField` whose three
+rate constants are `sciml.nn.Positive` (stored as $\log k_i$, so the fit works on
 relative changes), integrated by `diffrax.Kvaerno5` (an implicit ESDIRK method) with a
 `diffrax.PIDController` (rtol 1e-6, atol 1e-12, PID coefficients 0.3 / 0.4 as diffrax
 recommends for stiff problems), differentiated in forward mode (`diffrax.ForwardMode`:
@@ -33,7 +33,7 @@ can be set). Success means every recovered constant within 5% of the truth.
 
 **Explicit solver.** The same model with `diffrax.Tsit5` and the same controller, capped
 at `explicit_max_steps` = 10000 steps, is solved with `throw=True`: it stops at the cap
-with `sciml.solvers.ODESolveError`, whose message names the model, the time span and
+with `sciml.ode.ODESolveError`, whose message names the model, the time span and
 the exhausted step limit; the message, the time reached and the wall time are recorded. The cap
 is what keeps it from running for hours.
 
@@ -110,7 +110,8 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import least_squares
 
 import sciml.nn
-from sciml.solvers import ODEModel, ODESolveError, PhysicsVectorField, Positive
+from sciml.nn import Positive
+from sciml.ode import ODEModel, ODESolveError, PhysicsVectorField
 from sciml.study import RunContext
 
 
@@ -190,7 +191,7 @@ def _jac(t: float, y: np.ndarray, k1: float, k2: float, k3: float) -> list[list[
     return [[-k1, k3 * y3, k3 * y2], [k1, -2 * k2 * y2 - k3 * y3, -k3 * y2], [0.0, 2 * k2 * y2, 0.0]]
 
 
-def reference(ts: Float[np.ndarray, " n"], rates: Sequence[float], method: str = "Radau") -> Float[np.ndarray, "n 3"]:
+def reference(ts: Float[np.ndarray, " n"], rates: Sequence[float], method: str = "Radau") -> Float[np.ndarray, " n 3"]:
     """The solution at `ts` (from `t = 0`) by scipy at tight tolerances, shape (n, 3).
 
     **Raises:**
@@ -198,14 +199,23 @@ def reference(ts: Float[np.ndarray, " n"], rates: Sequence[float], method: str =
     `RuntimeError` when scipy's solve fails.
     """
     atol = [1e-16, 1e-22, 1e-16] if method != "LSODA" else 1e-22
-    sol = solve_ivp(_rhs, (0.0, float(ts[-1])), Y0, method=method, t_eval=ts, args=tuple(rates), jac=_jac,
-                    rtol=1e-12 if method != "LSODA" else 1e-10, atol=atol)
+    sol = solve_ivp(
+        _rhs,
+        (0.0, float(ts[-1])),
+        Y0,
+        method=method,
+        t_eval=ts,
+        args=tuple(rates),
+        jac=_jac,
+        rtol=1e-12 if method != "LSODA" else 1e-10,
+        atol=atol,
+    )
     if sol.status != 0:
         raise RuntimeError(f"robertson_inverse: the scipy reference ({method}) failed: {sol.message}")
     return sol.y.T
 
 
-def oracle_fit(t_obs: Float[np.ndarray, " n"], y_obs: Float[np.ndarray, "n 3"], noise: float) -> list[float]:
+def oracle_fit(t_obs: Float[np.ndarray, " n"], y_obs: Float[np.ndarray, " n 3"], noise: float) -> list[float]:
     """The weighted least-squares rate constants by scipy, started from the true ones.
 
     The best estimate these observations allow, computed independently of the model
@@ -221,14 +231,24 @@ def oracle_fit(t_obs: Float[np.ndarray, " n"], y_obs: Float[np.ndarray, "n 3"], 
     return [float(v) for v in np.exp(fitted.x)]
 
 
-def make_model(rates: Sequence[float], config: Config, solver: diffrax.AbstractSolver | None = None,
-               max_steps: int | None = None, name: str = "Robertson (Kvaerno5)") -> ODEModel:
+def make_model(
+    rates: Sequence[float],
+    config: Config,
+    solver: diffrax.AbstractSolver | None = None,
+    max_steps: int | None = None,
+    name: str = "Robertson (Kvaerno5)",
+) -> ODEModel:
     """The Robertson `ODEModel` with positive (log-parametrised) rate constants."""
     params = {n: Positive(float(k)) for n, k in zip(NAMES, rates)}
     controller = diffrax.PIDController(rtol=config.rtol, atol=config.atol, pcoeff=0.3, icoeff=0.4)
-    return ODEModel(PhysicsVectorField(robertson, params), diffrax.Kvaerno5() if solver is None else solver,
-                    controller, diffrax.ForwardMode(), max_steps=config.max_steps if max_steps is None else max_steps,
-                    name=name)
+    return ODEModel(
+        PhysicsVectorField(robertson, params),
+        diffrax.Kvaerno5() if solver is None else solver,
+        controller,
+        diffrax.ForwardMode(),
+        max_steps=config.max_steps if max_steps is None else max_steps,
+        name=name,
+    )
 
 
 def rates_of(model: ODEModel) -> list[float]:
@@ -258,8 +278,12 @@ def _least_squares(model: ODEModel, t, y0, obs_index, log_obs, noise, tol: float
 
 
 def fit_rates(
-    model: ODEModel, t: Float[ArrayLike, " m"], obs_index: Int[ArrayLike, " n"], y_obs: Float[ArrayLike, "n 3"],
-    noise: float, config: Config,
+    model: ODEModel,
+    t: Float[ArrayLike, " m"],
+    obs_index: Int[ArrayLike, " n"],
+    y_obs: Float[ArrayLike, " n 3"],
+    noise: float,
+    config: Config,
 ) -> tuple[ODEModel, str, int, Float[np.ndarray, " r"]]:
     """Levenberg-Marquardt on the model's log-rates against the noise-weighted log residuals.
 
@@ -303,8 +327,9 @@ def explicit_attempt(t: Float[np.ndarray, " m"], config: Config) -> dict[str, ob
     the last save time reached, the steps taken, the wall time (compilation included)
     and `y`, the states at `t` (NaN beyond the time reached).
     """
-    model = make_model([TRUE[n] for n in NAMES], config, diffrax.Tsit5(), config.explicit_max_steps,
-                       name="Robertson (explicit Tsit5)")
+    model = make_model(
+        [TRUE[n] for n in NAMES], config, diffrax.Tsit5(), config.explicit_max_steps, name="Robertson (explicit Tsit5)"
+    )
     start = time.perf_counter()
     message = None
     try:
@@ -316,9 +341,16 @@ def explicit_attempt(t: Float[np.ndarray, " m"], config: Config) -> dict[str, ob
     ys = np.asarray(sol.ys)
     finite = np.all(np.isfinite(ys), axis=1)
     reached = float(t[np.flatnonzero(finite)[-1]]) if finite.any() else float(t[0])
-    return {"solver": "Tsit5", "max_steps": config.explicit_max_steps, "raised": message is not None,
-            "message": message, "t_reached": reached, "num_steps": int(sol.num_steps),
-            "wall_time_s": elapsed, "y": np.where(finite[:, None], ys, np.nan)}
+    return {
+        "solver": "Tsit5",
+        "max_steps": config.explicit_max_steps,
+        "raised": message is not None,
+        "message": message,
+        "t_reached": reached,
+        "num_steps": int(sol.num_steps),
+        "wall_time_s": elapsed,
+        "y": np.where(finite[:, None], ys, np.nan),
+    }
 
 
 def rate_law_network(rates: Sequence[float]) -> tuple[eqx.Module, dict]:
@@ -330,8 +362,11 @@ def rate_law_network(rates: Sequence[float]) -> tuple[eqx.Module, dict]:
     config = dict(in_size=3, out_size=3, width=1, depth=0, activation="identity")
     network = sciml.nn.build("mlp", key=jax.random.key(0), **config)
     dtype = network.layers[0].weight.dtype
-    network = eqx.tree_at(lambda m: (m.layers[0].weight, m.layers[0].bias), network,
-                          (jnp.asarray(ORDERS, dtype), jnp.log(jnp.asarray(rates, dtype))))
+    network = eqx.tree_at(
+        lambda m: (m.layers[0].weight, m.layers[0].bias),
+        network,
+        (jnp.asarray(ORDERS, dtype), jnp.log(jnp.asarray(rates, dtype))),
+    )
     return network, config
 
 
@@ -384,9 +419,15 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
         out = _run(config, ctx)
     network, network_config = rate_law_network(out["rates_fit"])
     network = jax.tree_util.tree_map(lambda x: x.astype(ambient) if eqx.is_inexact_array(x) else x, network)
-    ctx.save_model(network, architecture="mlp", config=network_config, rates=dict(zip(NAMES, out["rates_fit"])),
-                   stoichiometry=STOICHIOMETRY, orders=ORDERS,
-                   call="network(log y) = log reaction rates; dy/dt = stoichiometry @ exp(network(log y))")
+    ctx.save_model(
+        network,
+        architecture="mlp",
+        config=network_config,
+        rates=dict(zip(NAMES, out["rates_fit"])),
+        stoichiometry=STOICHIOMETRY,
+        orders=ORDERS,
+        call="network(log y) = log reaction rates; dy/dt = stoichiometry @ exp(network(log y))",
+    )
     return out
 
 
@@ -403,8 +444,10 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     truth_obs = y_true[obs_index]
     y_obs = truth_obs * (1 + config.noise * ctx.rng("data").standard_normal(truth_obs.shape))
 
-    start = [k * (config.start_factor if s == "+" else 1 / config.start_factor)
-             for k, s in zip(true_rates, config.start_signs)]
+    start = [
+        k * (config.start_factor if s == "+" else 1 / config.start_factor)
+        for k, s in zip(true_rates, config.start_signs)
+    ]
     model = make_model(start, config)
     y_start = np.asarray(model.solve(t, np.asarray(Y0), throw=False).ys)
     clock = time.perf_counter()
@@ -412,8 +455,11 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     fit_time = time.perf_counter() - clock
     rates = rates_of(fitted)
     errors = [abs(k / k0 - 1) for k, k0 in zip(rates, true_rates)]
-    ctx.log("fitted " + ", ".join(f"{n} = {k:.6g} ({e:.2%} off)" for n, k, e in zip(NAMES, rates, errors))
-            + f" in {lm_steps} Levenberg-Marquardt steps, {fit_time:.1f} s")
+    ctx.log(
+        "fitted "
+        + ", ".join(f"{n} = {k:.6g} ({e:.2%} off)" for n, k, e in zip(NAMES, rates, errors))
+        + f" in {lm_steps} Levenberg-Marquardt steps, {fit_time:.1f} s"
+    )
     solution = fitted.solve(t, np.asarray(Y0))
     y_fit = np.asarray(solution.ys)
 
@@ -424,15 +470,20 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
         vs_oracle = max(abs(k / k0 - 1) for k, k0 in zip(rates, oracle))
 
     explicit = explicit_attempt(t, config)
-    ctx.log(f"explicit Tsit5 stopped at t = {explicit['t_reached']:.3g} after {explicit['num_steps']} steps "
-            f"({explicit['wall_time_s']:.1f} s): {'raised ODESolveError' if explicit['raised'] else 'no error'}")
+    ctx.log(
+        f"explicit Tsit5 stopped at t = {explicit['t_reached']:.3g} after {explicit['num_steps']} steps "
+        f"({explicit['wall_time_s']:.1f} s): {'raised ODESolveError' if explicit['raised'] else 'no error'}"
+    )
     y_explicit = explicit.pop("y")
 
     residuals = residuals.reshape(y_obs.shape)
-    ctx.write_predictions(t=t, y_fit=y_fit, y_true=y_true, y_start=y_start, y_explicit=y_explicit, t_obs=t_obs,
-                          y_obs=y_obs)
-    ctx.savefig(_plot_species(t, y_true, y_fit, y_start, y_explicit, t_obs, y_obs, config.start_factor,
-                              explicit["t_reached"]), "species.png")
+    ctx.write_predictions(
+        t=t, y_fit=y_fit, y_true=y_true, y_start=y_start, y_explicit=y_explicit, t_obs=t_obs, y_obs=y_obs
+    )
+    ctx.savefig(
+        _plot_species(t, y_true, y_fit, y_start, y_explicit, t_obs, y_obs, config.start_factor, explicit["t_reached"]),
+        "species.png",
+    )
     ctx.savefig(_plot_residuals(t_obs, residuals), "residuals.png")
 
     return {

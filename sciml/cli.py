@@ -77,10 +77,14 @@ def _make_parser() -> _Parser:
         description="Fit a field-to-field surrogate to a data file in the sciml.data layout and write "
         "model.eqx, model.json, metrics.json, predictions.npz and plots to --out.",
     )
-    fit.add_argument("data", metavar="DATA", type=Path, help="a .npz or .h5 file (layout: python -c 'help(\"sciml.data\")')")
+    fit.add_argument(
+        "data", metavar="DATA", type=Path, help="a .npz or .h5 file (layout: python -c 'help(\"sciml.data\")')"
+    )
     fit.add_argument("--model", required=True, metavar="NAME", help="fno, resnet (variant field), mlp or transformer")
     fit.add_argument("--out", type=Path, required=True, help="output folder")
-    fit.add_argument("--seed", type=_non_negative_int, default=0, help="seed for split, initialisation and batches (default 0)")
+    fit.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="seed for split, initialisation and batches (default 0)"
+    )
     fit.add_argument("--steps", type=_positive_int, default=None, help="override the number of training steps")
     fit.add_argument("--quiet", action="store_true", help="no progress output")
     fit.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
@@ -90,7 +94,8 @@ def _make_parser() -> _Parser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a training setting (steps, batch_size, learning_rate, window, ...) or a model setting (width, modes, ...)",
+        help="a training setting (steps, batch_size, learning_rate, window, ...) "
+        "or a model setting (width, modes, ...)",
     )
 
     predict = commands.add_parser(
@@ -99,7 +104,9 @@ def _make_parser() -> _Parser:
         description="Load the surrogate that `sciml fit` wrote to DIR and write its predictions for DATA.",
     )
     predict.add_argument("model_dir", metavar="DIR", type=Path, help="the --out folder of `sciml fit`")
-    predict.add_argument("data", metavar="DATA", type=Path, help="a data file with the layout, grid and channels trained on")
+    predict.add_argument(
+        "data", metavar="DATA", type=Path, help="a data file with the layout, grid and channels trained on"
+    )
     predict.add_argument("--out", type=Path, required=True, metavar="FILE", help="the .npz file to write")
     predict.add_argument("--quiet", action="store_true", help="no summary output")
     return parser

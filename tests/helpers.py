@@ -24,8 +24,7 @@ def tree_equal_bytes(x, y) -> bool:
     xs = [np.asarray(a) for a in jax.tree_util.tree_leaves(eqx.filter(x, eqx.is_array))]
     ys = [np.asarray(a) for a in jax.tree_util.tree_leaves(eqx.filter(y, eqx.is_array))]
     return len(xs) == len(ys) and all(
-        a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-        for a, b in zip(xs, ys)
+        a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes() for a, b in zip(xs, ys)
     )
 
 
@@ -37,5 +36,7 @@ def finite_difference_grad(f, x, eps=1e-6):
     for i in range(flat.size):
         e = np.zeros_like(flat)
         e[i] = eps
-        g.reshape(-1)[i] = (f(jnp.asarray((flat + e).reshape(x.shape))) - f(jnp.asarray((flat - e).reshape(x.shape)))) / (2 * eps)
+        g.reshape(-1)[i] = (
+            f(jnp.asarray((flat + e).reshape(x.shape))) - f(jnp.asarray((flat - e).reshape(x.shape)))
+        ) / (2 * eps)
     return g

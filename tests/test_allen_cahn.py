@@ -1,6 +1,5 @@
 """The Allen-Cahn PINN problem: its spectral reference, the periodic embedding, config checks, a `--quick` run."""
 
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -8,9 +7,9 @@ import numpy as np
 import pytest
 
 import sciml.nn
-from sciml.train import count_parameters
 from problems import allen_cahn_pinn as ac
-from sciml.solvers import pinn
+from sciml import pinn
+from sciml.train import count_parameters
 
 
 def test_spectral_rhs_matches_analytic_derivatives():
@@ -127,9 +126,21 @@ def test_window_residual_of_the_frozen_initial_data(getkey):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("width", 0), ("modes", 1000), ("modes", 256), ("causal_tol", 0.0), ("dtype", "float16"), ("lbfgs_steps", -1),
-     ("reference_rtol", 0.1), ("windows", -1), ("edges", (0.0, 0.5)), ("late_from", 1.5), ("late_steps", 0),
-     ("late_width", -1), ("late_causal_tol", 0.0)],
+    [
+        ("width", 0),
+        ("modes", 1000),
+        ("modes", 256),
+        ("causal_tol", 0.0),
+        ("dtype", "float16"),
+        ("lbfgs_steps", -1),
+        ("reference_rtol", 0.1),
+        ("windows", -1),
+        ("edges", (0.0, 0.5)),
+        ("late_from", 1.5),
+        ("late_steps", 0),
+        ("late_width", -1),
+        ("late_causal_tol", 0.0),
+    ],
 )
 def test_bad_config_raises(field, value):
     with pytest.raises(ValueError, match="allen_cahn_pinn"):

@@ -1,6 +1,5 @@
 """The Burgers PINN problem: its exact reference, and a `--quick` run end to end."""
 
-
 import numpy as np
 import pytest
 
@@ -34,7 +33,7 @@ def test_cole_hopf_reference_is_converged():
 
 
 def check_burgers_quick_run(record, out):
-    """Shapes, exact initial row and boundary, recomputed error; called on the `--quick` run of `tests/test_problems.py`."""
+    """Shapes, exact initial row and boundary, recomputed error (on the `--quick` run of test_problems)."""
     metrics = record["metrics"]
     with np.load(out / "predictions.npz") as p:
         assert p["u"].shape == (100, 256) and p["u_exact"].shape == (100, 256)

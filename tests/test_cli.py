@@ -14,8 +14,9 @@ from typing import Literal
 import equinox as eqx
 import jax.random as jr
 import numpy as np
-import problems
 import pytest
+
+import problems
 import sciml.train
 from sciml.cli import main
 from sciml.study import ConfigError, parse_overrides
@@ -170,8 +171,18 @@ def test_set_parsing(pair, key, value):
 
 @pytest.mark.parametrize(
     "pair",
-    ["n=2.5", "n=", "x=fast", "flag=maybe", "widths=1,a", "widths=[1.5]", "pair=1,2,3", "kind=min", "limit=x",
-     "widths=__import__('os')"],
+    [
+        "n=2.5",
+        "n=",
+        "x=fast",
+        "flag=maybe",
+        "widths=1,a",
+        "widths=[1.5]",
+        "pair=1,2,3",
+        "kind=min",
+        "limit=x",
+        "widths=__import__('os')",
+    ],
 )
 def test_set_parsing_rejects(pair):
     with pytest.raises(ConfigError, match="bad value"):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from problems import darcy_surrogate as darcy
 
 

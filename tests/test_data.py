@@ -6,11 +6,11 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+from helpers import tree_equal_bytes
 
 import sciml.data as sd
 import sciml.nn
 import sciml.train
-from helpers import tree_equal_bytes
 
 
 def _trajectories(n=6, t=5, grid=(8,), c=2, seed=0):
@@ -58,13 +58,19 @@ _BAD = {
         ["'parameters' has 5 samples", "'fields' has 6"],
     ),
     "wrong rank": (lambda: {"fields": np.zeros((6, 5, 2))}, ["'fields' has shape (6, 5, 2) (rank 3)", "rank 4 to 6"]),
-    "parameters rank": (lambda: {**_pairs(), "parameters": np.zeros(10)}, ["'parameters' has shape (10,)", "[n_samples, 1]"]),
+    "parameters rank": (
+        lambda: {**_pairs(), "parameters": np.zeros(10)},
+        ["'parameters' has shape (10,)", "[n_samples, 1]"],
+    ),
     "grid mismatch": (
         lambda: {"inputs": np.zeros((3, 4, 1)), "outputs": np.zeros((3, 5, 1))},
         ["'outputs' has shape (3, 5, 1)", "same grid (4,)"],
     ),
     "times length": (lambda: {**_trajectories(), "times": np.arange(4.0)}, ["'times' has shape (4,)", "[5]"]),
-    "times order": (lambda: {**_trajectories(), "times": np.array([0.0, 1, 1, 2, 3])}, ["increase strictly", "index 2"]),
+    "times order": (
+        lambda: {**_trajectories(), "times": np.array([0.0, 1, 1, 2, 3])},
+        ["increase strictly", "index 2"],
+    ),
     "integer dtype": (lambda: {**_pairs(), "outputs": np.ones((10, 4, 4, 1), int)}, ["dtype int64", "floating-point"]),
     "nan": (
         lambda: _nan_at(_trajectories(), "fields", (3, 2, 5, 1)),
@@ -283,8 +289,9 @@ def test_fit_stream_equals_fit_in_memory(tmp_path, h5_pairs):
     kwargs = dict(steps=40, val_every=10, metrics=_flat_metrics, quiet=True)
     host = {k: jnp.asarray(v) for k, v in sd.Samples(memory).read(train).items()}
     val_host = {k: jnp.asarray(v) for k, v in sd.Samples(memory).read(val).items()}
-    reference = sciml.train.fit(model, _flat_loss, host, optimizer, key=key, batch_size=8, val_data=val_host,
-                                val_batch_size=8, **kwargs)
+    reference = sciml.train.fit(
+        model, _flat_loss, host, optimizer, key=key, batch_size=8, val_data=val_host, val_batch_size=8, **kwargs
+    )
     with sd.BatchStream(samples, train_ids, 8, key=key) as stream:
         streamed = sd.fit_stream(model, _flat_loss, stream, optimizer, val_ids=val_ids, **kwargs)
         assert stream.hits == 40  # every training batch came from the read-ahead
@@ -301,11 +308,29 @@ def test_fit_stream_equals_fit_in_memory(tmp_path, h5_pairs):
 
     with sd.BatchStream(samples, train_ids, 8, key=key) as stream:
         with pytest.raises(KeyboardInterrupt):
-            sd.fit_stream(model, _flat_loss, stream, optimizer, val_ids=val_ids, checkpoint_dir=ckpt,
-                          checkpoint_every=10, callback=interrupt, **kwargs)
+            sd.fit_stream(
+                model,
+                _flat_loss,
+                stream,
+                optimizer,
+                val_ids=val_ids,
+                checkpoint_dir=ckpt,
+                checkpoint_every=10,
+                callback=interrupt,
+                **kwargs,
+            )
     with sd.BatchStream(samples, train_ids, 8, key=key) as stream:
-        resumed = sd.fit_stream(model, _flat_loss, stream, optimizer, val_ids=val_ids, checkpoint_dir=ckpt,
-                                checkpoint_every=10, resume=True, **kwargs)
+        resumed = sd.fit_stream(
+            model,
+            _flat_loss,
+            stream,
+            optimizer,
+            val_ids=val_ids,
+            checkpoint_dir=ckpt,
+            checkpoint_every=10,
+            resume=True,
+            **kwargs,
+        )
         assert stream.hits == 20  # the read-ahead started at step 20
         assert stream.misses == 2 * -(-len(val_ids) // 8)  # validation reads at steps 30 and 40
     assert tree_equal_bytes(resumed.model, streamed.model)

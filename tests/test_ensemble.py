@@ -14,11 +14,11 @@ import jax.tree_util as jtu
 import numpy as np
 import optax
 import pytest
+from helpers import tree_allclose, tree_equal_bytes
 
 import sciml.nn
 import sciml.train
 import sciml.uq as uq
-from helpers import tree_allclose, tree_equal_bytes
 
 
 def _mlp(out_size=2, width=8, **kw):
@@ -26,8 +26,16 @@ def _mlp(out_size=2, width=8, **kw):
 
 
 def _bayesian(k=3, **kw):
-    return uq.Ensemble(_mlp(), k, key=jr.key(0), make_prior=_mlp(out_size=1), prior_scale=0.7, anchored=True,
-                       heteroscedastic=True, **kw)
+    return uq.Ensemble(
+        _mlp(),
+        k,
+        key=jr.key(0),
+        make_prior=_mlp(out_size=1),
+        prior_scale=0.7,
+        anchored=True,
+        heteroscedastic=True,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +75,9 @@ def test_construction_stacks_members_and_calls_like_one_model():
     assert float(jnp.std(means)) > 1e-3
     with pytest.raises(ValueError, match="num_members"):
         uq.Ensemble(_mlp(), 0, key=jr.key(0))
-    stateful = lambda k: sciml.nn.build_with_state("cnn", key=k, num_spatial_dims=1, in_channels=1, out_size=1,
-                                                   channels=[2], batch_norm=True)
+    stateful = lambda k: sciml.nn.build_with_state(
+        "cnn", key=k, num_spatial_dims=1, in_channels=1, out_size=1, channels=[2], batch_norm=True
+    )
     with pytest.raises(ValueError, match="BatchNorm"):
         uq.Ensemble(stateful, 2, key=jr.key(0))
 
@@ -80,8 +89,15 @@ def test_filter_spec_freezes_priors_anchors_and_ids(sine):
     assert not any(jtu.tree_leaves(spec.members.prior))
     assert not any(jtu.tree_leaves((spec.anchors, spec.anchor_variances, spec.ids)))
     loss = uq.EnsembleLoss(uq.gaussian_nll_loss, data_size=32)
-    res = uq.fit_ensemble(ens, loss, sine, {"name": "adamw", "learning_rate": 1e-2, "weight_decay": 0.5},
-                          steps=5, key=jr.key(1), quiet=True)
+    res = uq.fit_ensemble(
+        ens,
+        loss,
+        sine,
+        {"name": "adamw", "learning_rate": 1e-2, "weight_decay": 0.5},
+        steps=5,
+        key=jr.key(1),
+        quiet=True,
+    )
     assert tree_equal_bytes(res.model.members.prior, ens.members.prior)
     assert tree_equal_bytes((res.model.anchors, res.model.anchor_variances), (ens.anchors, ens.anchor_variances))
     assert _max_diff(res.model.members.model, ens.members.model) > 1e-3
@@ -109,22 +125,29 @@ def test_member_trajectory_is_the_same_alone_and_in_the_ensemble(sine):
     def alone_loss(m, batch, key):
         nll = uq.gaussian_nll_loss(m, {**batch, "weights": batch["weights"][:, k]}, jr.fold_in(key, k))
         params = jtu.tree_leaves(eqx.filter(m.model, eqx.is_inexact_array))
-        penalty = sum(jnp.sum((p - a) ** 2) / v for p, a, v in zip(params, jtu.tree_leaves(anchor),
-                                                                    jtu.tree_leaves(variance)))
+        penalty = sum(
+            jnp.sum((p - a) ** 2) / v for p, a, v in zip(params, jtu.tree_leaves(anchor), jtu.tree_leaves(variance))
+        )
         return nll + penalty / (2 * 32)
 
     spec = jtu.tree_map(eqx.is_inexact_array, member)
     spec = eqx.tree_at(lambda m: m.prior, spec, replace_fn=lambda p: jtu.tree_map(lambda _: False, p))
-    alone = sciml.train.fit(member, alone_loss, data, optax.chain(optax.clip_by_global_norm(0.1), optax.adam(1e-2)),
-                            filter_spec=spec, **_fit_kw())
+    alone = sciml.train.fit(
+        member,
+        alone_loss,
+        data,
+        optax.chain(optax.clip_by_global_norm(0.1), optax.adam(1e-2)),
+        filter_spec=spec,
+        **_fit_kw(),
+    )
     assert _max_diff(full.model.member(k), alone.model) < 1e-12
     # The same member selected out of the ensemble trains to the same place too.
-    np.testing.assert_allclose(jax.vmap(full.model.member(k))(sine["x"]), jax.vmap(alone.model)(sine["x"]),
-                               atol=1e-12)
+    np.testing.assert_allclose(jax.vmap(full.model.member(k))(sine["x"]), jax.vmap(alone.model)(sine["x"]), atol=1e-12)
     # Control: the same step with the optimizer applied to the whole ensemble (one global
     # norm for all members) moves the member elsewhere, so the check above can fail.
-    coupled = sciml.train.fit(ens, loss, data, sciml.train.make_optimizer(optimizer), filter_spec=ens.filter_spec,
-                              **_fit_kw())
+    coupled = sciml.train.fit(
+        ens, loss, data, sciml.train.make_optimizer(optimizer), filter_spec=ens.filter_spec, **_fit_kw()
+    )
     assert _max_diff(coupled.model.member(k), alone.model) > 1e-3
 
 
@@ -160,20 +183,25 @@ def test_loss_errors(sine):
     with pytest.raises(ValueError, match="heteroscedastic"):
         uq.EnsembleLoss(uq.gaussian_nll_loss)(plain, sine, jr.key(0))
     with pytest.raises(TypeError, match="EnsembleLoss"):
-        uq.fit_ensemble(plain, uq.squared_error_loss, sine, {"name": "adam", "learning_rate": 1e-3}, steps=1,
-                        key=jr.key(0))
+        uq.fit_ensemble(
+            plain, uq.squared_error_loss, sine, {"name": "adam", "learning_rate": 1e-3}, steps=1, key=jr.key(0)
+        )
 
 
 def test_anchoring_pulls_members_toward_their_initial_draw(sine):
     ens = uq.Ensemble(_mlp(out_size=1), 2, key=jr.key(0), anchored=True)
     opt = {"name": "adam", "learning_rate": 3e-2}
     kw = dict(steps=150, key=jr.key(1), quiet=True)
-    free = uq.fit_ensemble(ens, uq.EnsembleLoss(uq.squared_error_loss, data_size=32, anchor_weight=0.0), sine, opt,
-                           **kw)
-    tied = uq.fit_ensemble(ens, uq.EnsembleLoss(uq.squared_error_loss, data_size=32, anchor_weight=50.0), sine, opt,
-                           **kw)
-    dist = lambda e: sum(float(jnp.sum((a - b) ** 2)) for a, b in zip(
-        jtu.tree_leaves(eqx.filter(e.members.model, eqx.is_inexact_array)), jtu.tree_leaves(e.anchors)))
+    free = uq.fit_ensemble(
+        ens, uq.EnsembleLoss(uq.squared_error_loss, data_size=32, anchor_weight=0.0), sine, opt, **kw
+    )
+    tied = uq.fit_ensemble(
+        ens, uq.EnsembleLoss(uq.squared_error_loss, data_size=32, anchor_weight=50.0), sine, opt, **kw
+    )
+    dist = lambda e: sum(
+        float(jnp.sum((a - b) ** 2))
+        for a, b in zip(jtu.tree_leaves(eqx.filter(e.members.model, eqx.is_inexact_array)), jtu.tree_leaves(e.anchors))
+    )
     assert dist(tied.model) < 0.2 * dist(free.model)
     # The prior variance per array is the spread of the initial draws (fan-in scaled).
     first = ens.anchor_variances.layers[0].weight
@@ -212,14 +240,17 @@ def test_mc_dropout_predict(sine):
     again = uq.mc_dropout_predict(eqx.nn.inference_mode(mlp), sine["x"], jr.key(1), 30)
     np.testing.assert_array_equal(again.means, p.means)
     # A heteroscedastic member gives a Gaussian mixture.
-    het = uq.EnsembleMember(sciml.nn.build("mlp", key=jr.key(0), in_size=1, out_size=2, width=16, depth=2,
-                                           dropout=0.2), heteroscedastic=True)
+    het = uq.EnsembleMember(
+        sciml.nn.build("mlp", key=jr.key(0), in_size=1, out_size=2, width=16, depth=2, dropout=0.2),
+        heteroscedastic=True,
+    )
     assert float(jnp.min(uq.mc_dropout_predict(het, sine["x"], jr.key(1), 4).aleatoric_std)) > 0
 
 
 def test_fno_surrogate_ensemble():
-    make = lambda k: sciml.nn.build("fno", key=k, num_spatial_dims=1, in_channels=1, out_channels=1, modes=4,
-                                    width=4, depth=1, projection_width=4)
+    make = lambda k: sciml.nn.build(
+        "fno", key=k, num_spatial_dims=1, in_channels=1, out_channels=1, modes=4, width=4, depth=1, projection_width=4
+    )
     ens = uq.Ensemble(make, 3, key=jr.key(0))
     u = jnp.sin(jnp.linspace(0, 2 * jnp.pi, 16))[None]
     out, single, p = eqx.filter_jit(lambda e, u: (e(u), e.member(2)(u), e.predict(u[None])))(ens, u)
@@ -230,8 +261,9 @@ def test_fno_surrogate_ensemble():
 
 def test_pinn_trial_function_ensemble():
     # u'' = -pi^2 sin(pi x) on (0, 1), u(0) = u(1) = 0; each member is a trial function.
-    ens = uq.Ensemble(lambda k: sciml.nn.build("mlp", key=k, in_size="scalar", out_size="scalar", width=16,
-                                                depth=2), 2, key=jr.key(0))
+    ens = uq.Ensemble(
+        lambda k: sciml.nn.build("mlp", key=k, in_size="scalar", out_size="scalar", width=16, depth=2), 2, key=jr.key(0)
+    )
     xs = jnp.linspace(0.0, 1.0, 24)
 
     def residual_loss(member, batch, key):
@@ -239,27 +271,47 @@ def test_pinn_trial_function_ensemble():
         boundary = member(jnp.array(0.0)) ** 2 + member(jnp.array(1.0)) ** 2
         return jnp.mean((u_xx + jnp.pi**2 * jnp.sin(jnp.pi * xs)) ** 2) + boundary
 
-    res = uq.fit_ensemble(ens, uq.EnsembleLoss(residual_loss), None, {"name": "adam", "learning_rate": 1e-2},
-                          steps=300, key=jr.key(1), quiet=True)
+    res = uq.fit_ensemble(
+        ens,
+        uq.EnsembleLoss(residual_loss),
+        None,
+        {"name": "adam", "learning_rate": 1e-2},
+        steps=300,
+        key=jr.key(1),
+        quiet=True,
+    )
     assert res.losses[-1] < 0.05 * res.losses[0]
     # Per-member second derivatives through `map`, as a PINN residual would use them.
     u_xx = res.model.map(lambda m, x: jax.grad(jax.grad(lambda z: m(z)))(x), jnp.array(0.5))
     assert u_xx.shape == (2,)
-    np.testing.assert_allclose(u_xx, -jnp.pi**2, rtol=0.2)
+    np.testing.assert_allclose(u_xx, -(jnp.pi**2), rtol=0.2)
 
 
 def test_neural_ode_member_failure_is_reported_not_fatal():
-    ens = uq.Ensemble(lambda k: sciml.nn.build("mlp", key=k, in_size=2, out_size=2, width=8, depth=1,
-                                                activation="sin"), 3, key=jr.key(0))
+    ens = uq.Ensemble(
+        lambda k: sciml.nn.build("mlp", key=k, in_size=2, out_size=2, width=8, depth=1, activation="sin"),
+        3,
+        key=jr.key(0),
+    )
     # Member 1 becomes a fast oscillator that cannot be resolved in max_steps.
-    ens = eqx.tree_at(lambda e: e.members.model.layers[-1].weight, ens,
-                      ens.members.model.layers[-1].weight.at[1].multiply(1e3))
+    ens = eqx.tree_at(
+        lambda e: e.members.model.layers[-1].weight, ens, ens.members.model.layers[-1].weight.at[1].multiply(1e3)
+    )
 
     def solve(member, y0):
         term = diffrax.ODETerm(lambda t, y, args: member(y))
-        return diffrax.diffeqsolve(term, diffrax.Tsit5(), 0.0, 1.0, 0.1, y0, max_steps=64, throw=False,
-                                   stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6),
-                                   saveat=diffrax.SaveAt(ts=jnp.linspace(0, 1, 5)))
+        return diffrax.diffeqsolve(
+            term,
+            diffrax.Tsit5(),
+            0.0,
+            1.0,
+            0.1,
+            y0,
+            max_steps=64,
+            throw=False,
+            stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6),
+            saveat=diffrax.SaveAt(ts=jnp.linspace(0, 1, 5)),
+        )
 
     sol = eqx.filter_jit(ens.map)(solve, jnp.array([0.5, -0.3]))
     ok = np.asarray(sol.result == diffrax.RESULTS.successful)
@@ -279,9 +331,15 @@ def test_neural_ode_member_failure_is_reported_not_fatal():
 
 
 def test_save_and_load_through_the_spec(tmp_path):
-    spec = dict(num_members=3, architecture="mlp", config=dict(in_size=1, out_size=2, width=8, depth=1),
-                prior={"architecture": "mlp", "config": dict(in_size=1, out_size=1, width=8, depth=1)},
-                prior_scale=0.5, anchored=True, heteroscedastic=True)
+    spec = dict(
+        num_members=3,
+        architecture="mlp",
+        config=dict(in_size=1, out_size=2, width=8, depth=1),
+        prior={"architecture": "mlp", "config": dict(in_size=1, out_size=1, width=8, depth=1)},
+        prior_scale=0.5,
+        anchored=True,
+        heteroscedastic=True,
+    )
     ens = uq.build_ensemble(spec, key=jr.key(3))
     sciml.train.save(tmp_path / "model.eqx", ens, ensemble=spec)
     meta = json.loads((tmp_path / "model.json").read_text())

@@ -6,6 +6,7 @@ import jax.random as jr
 import numpy as np
 import pytest
 import scipy.integrate
+
 import sciml.train
 import sciml.uq as uq
 from problems import diffusion_ensemble as de, lotka_volterra_ensemble as lve
@@ -98,8 +99,9 @@ def test_lv_saved_ensemble_reloads_from_its_metadata(tmp_path):
     sciml.train.save(tmp_path / "model.eqx", saved, ensemble=spec)
     loaded = sciml.train.load(tmp_path / "model.eqx")
     u = jnp.asarray([0.5, 2.0])
-    np.testing.assert_allclose(np.asarray(loaded(u)), np.asarray(eqx.filter_vmap(
-        lambda m: m(u))(ensemble.members)), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(loaded(u)), np.asarray(eqx.filter_vmap(lambda m: m(u))(ensemble.members)), rtol=1e-6
+    )
 
 
 def test_diffusion_config_errors_name_the_problem():
@@ -164,7 +166,8 @@ def check_diffusion_quick_run(record, out):
         error = np.linalg.norm(mean - truth, axis=1) / np.linalg.norm(truth, axis=1)
         np.testing.assert_allclose(p["mc_dropout_error"], error, rtol=1e-10)
         np.testing.assert_allclose(
-            p["mc_dropout_predicted_std"], np.linalg.norm(std, axis=1) / np.linalg.norm(mean, axis=1), rtol=1e-10)
+            p["mc_dropout_predicted_std"], np.linalg.norm(std, axis=1) / np.linalg.norm(mean, axis=1), rtol=1e-10
+        )
     assert metrics["mc_dropout_test_rel_l2"] == pytest.approx(error.mean())
     inner = slice(1, -1)
     half = 1.6448536269514722 * std[:, inner]

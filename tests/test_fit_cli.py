@@ -22,9 +22,24 @@ from sciml.surrogate import fit_surrogate, load_surrogate
 _EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "data_format.py"
 # An MLP on the flattened field compiles in a fraction of an FNO's time; the heat map is
 # linear, so it is learnable by either.
-_MODEL = ["--model", "mlp", "--set", "width=64", "--set", "depth=1", "--set", "activation=gelu",
-          "--set", "batch_size=8", "--set", "learning_rate=1e-2", "--set", "checkpoint_every=20",
-          "--set", "plot_samples=2"]
+_MODEL = [
+    "--model",
+    "mlp",
+    "--set",
+    "width=64",
+    "--set",
+    "depth=1",
+    "--set",
+    "activation=gelu",
+    "--set",
+    "batch_size=8",
+    "--set",
+    "learning_rate=1e-2",
+    "--set",
+    "checkpoint_every=20",
+    "--set",
+    "plot_samples=2",
+]
 _STEPS = 100
 
 
@@ -74,8 +89,15 @@ def test_example_writes_loadable_files(tmp_path, example, capsys):
 
 def test_fit_writes_every_output_and_learns_the_map(fitted, pairs_file):
     names = {p.name for p in fitted.iterdir()}
-    assert {"model.eqx", "model.json", "metrics.json", "predictions.npz", "predictions.png", "error_map.png",
-            "training.png"} <= names
+    assert {
+        "model.eqx",
+        "model.json",
+        "metrics.json",
+        "predictions.npz",
+        "predictions.png",
+        "error_map.png",
+        "training.png",
+    } <= names
     record = json.loads((fitted / "metrics.json").read_text())
     metrics = record["metrics"]
     assert record["model"] == "mlp" and record["split"] == {"train": 38, "val": 5, "test": 5}
@@ -122,12 +144,17 @@ def test_predict_matches_fit_and_accepts_files_without_outputs(fitted, pairs_fil
 @pytest.mark.parametrize(
     "change, fragments",
     [
-        (lambda a: {**a, "inputs": a["inputs"][:, :16], "outputs": a["outputs"][:, :16]},
-         ["grid (16,) with 1 channel(s)", "trained on grid (32,) with 1"]),
+        (
+            lambda a: {**a, "inputs": a["inputs"][:, :16], "outputs": a["outputs"][:, :16]},
+            ["grid (16,) with 1 channel(s)", "trained on grid (32,) with 1"],
+        ),
         (lambda a: {**a, "inputs": np.concatenate([a["inputs"]] * 2, -1)}, ["with 2 channel(s)", "with 1 channel(s)"]),
         (lambda a: {"inputs": a["inputs"], "outputs": a["outputs"]}, ["0 parameter(s)", "trained with 1"]),
         (lambda a: {"fields": np.stack([a["inputs"]] * 3, 1)}, ["holds trajectories", "fitted on pairs"]),
-        (lambda a: {**a, "inputs": np.where(np.arange(32)[:, None] == 5, np.nan, a["inputs"])}, ["NaN at index (0, 5, 0)"]),
+        (
+            lambda a: {**a, "inputs": np.where(np.arange(32)[:, None] == 5, np.nan, a["inputs"])},
+            ["NaN at index (0, 5, 0)"],
+        ),
     ],
 )
 def test_predict_refuses_mismatched_data(fitted, pairs_file, tmp_path, capsys, change, fragments):
@@ -164,13 +191,39 @@ def test_trajectories_lazy_with_rollout(tmp_path, example, capsys):
     path = tmp_path / "traj.h5"
     sciml.data.save(path, example.heat_trajectories(n=15, size=16, n_times=7, seed=3))
     out = tmp_path / "traj"
-    argv = ["fit", str(path), "--model", "mlp", "--out", str(out), "--steps", "12", "--quiet",
-            "--set", "max_bytes=0", "--set", "window=2", "--set", "horizon=2", "--set", "width=8",
-            "--set", "depth=1", "--set", "val_fraction=0.2", "--set", "test_fraction=0.2", "--set", "plot_samples=1"]
+    argv = [
+        "fit",
+        str(path),
+        "--model",
+        "mlp",
+        "--out",
+        str(out),
+        "--steps",
+        "12",
+        "--quiet",
+        "--set",
+        "max_bytes=0",
+        "--set",
+        "window=2",
+        "--set",
+        "horizon=2",
+        "--set",
+        "width=8",
+        "--set",
+        "depth=1",
+        "--set",
+        "val_fraction=0.2",
+        "--set",
+        "test_fraction=0.2",
+        "--set",
+        "plot_samples=1",
+    ]
     assert main(argv) == 0
     record = json.loads((out / "metrics.json").read_text())
     assert record["lazy"] is True and record["split"] == {"train": 9, "val": 3, "test": 3}
-    assert {"test_relative_l2", "test_rollout_relative_l2", "baseline_persistence_relative_l2"} <= set(record["metrics"])
+    assert {"test_relative_l2", "test_rollout_relative_l2", "baseline_persistence_relative_l2"} <= set(
+        record["metrics"]
+    )
     with np.load(out / "predictions.npz") as pred:
         assert pred["one_step"].shape == pred["rollout"].shape == (3, 5, 16, 1)
         assert pred["times"].shape == (3, 7)
@@ -223,8 +276,15 @@ def test_every_field_model_fits_the_surrogate_layout(name):
 
     def make(key):
         norm_in = Normaliser(jnp.zeros(in_channels), jnp.ones(in_channels))
-        return Surrogate(build(name, key=key, **config), norm_in, Normaliser(jnp.zeros(2), 2 * jnp.ones(2)),
-                         adapter, in_channels, 2, window)
+        return Surrogate(
+            build(name, key=key, **config),
+            norm_in,
+            Normaliser(jnp.zeros(2), 2 * jnp.ones(2)),
+            adapter,
+            in_channels,
+            2,
+            window,
+        )
 
     model = eqx.filter_eval_shape(make, jr.key(0))
     x = jnp.zeros((in_channels, 6, 5))

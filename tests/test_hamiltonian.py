@@ -1,4 +1,4 @@
-"""sciml.solvers.HamiltonianVectorField: structure, conservation, gradients, errors; pendulum_hnn's references."""
+"""sciml.ode.HamiltonianVectorField: structure, conservation, gradients, errors; pendulum_hnn's references."""
 
 import math
 
@@ -8,11 +8,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
+
 import sciml.nn
 from problems import pendulum_hnn
-from scipy.integrate import solve_ivp
-from sciml.solvers import ODEModel
-from sciml.solvers import HamiltonianVectorField
+from sciml.ode import HamiltonianVectorField, ODEModel
 from sciml.testing import check_grad
 
 
@@ -58,13 +58,18 @@ def test_network_field_is_divergence_free_and_accepts_shape_one(getkey):
 
 def test_pendulum_flow_matches_scipy_and_conserves_h():
     """The exact pendulum Hamiltonian integrated by diffrax against scipy's DOP853."""
-    model = ODEModel(HamiltonianVectorField(pendulum_hnn.PendulumHamiltonian()), diffrax.Dopri8(),
-                     diffrax.PIDController(rtol=1e-11, atol=1e-11), max_steps=20_000)
+    model = ODEModel(
+        HamiltonianVectorField(pendulum_hnn.PendulumHamiltonian()),
+        diffrax.Dopri8(),
+        diffrax.PIDController(rtol=1e-11, atol=1e-11),
+        max_steps=20_000,
+    )
     y0 = np.array([1.2, 0.3])
     ts = np.linspace(0.0, 30.0, 61)
     ys = np.asarray(model(ts, y0))
-    ref = solve_ivp(lambda t, y: [y[1], -math.sin(y[0])], (0.0, 30.0), y0, method="DOP853", rtol=1e-12,
-                    atol=1e-12, t_eval=ts).y.T
+    ref = solve_ivp(
+        lambda t, y: [y[1], -math.sin(y[0])], (0.0, 30.0), y0, method="DOP853", rtol=1e-12, atol=1e-12, t_eval=ts
+    ).y.T
     np.testing.assert_allclose(ys, ref, atol=1e-8)
     energies = pendulum_hnn.energy(ys)
     assert np.max(np.abs(energies - energies[0])) < 1e-9
@@ -105,8 +110,16 @@ def test_pendulum_period_and_config_validation():
     for e in (-0.9, -0.2, 0.6):
         q_max = math.acos(-e)
         # Released at rest from q_max, the pendulum is back at rest a half period later.
-        sol = solve_ivp(lambda t, y: [y[1], -math.sin(y[0])], (0.0, 40.0), [q_max, 0.0], method="DOP853",
-                        rtol=1e-12, atol=1e-12, events=lambda t, y: y[1], dense_output=True)
+        sol = solve_ivp(
+            lambda t, y: [y[1], -math.sin(y[0])],
+            (0.0, 40.0),
+            [q_max, 0.0],
+            method="DOP853",
+            rtol=1e-12,
+            atol=1e-12,
+            events=lambda t, y: y[1],
+            dense_output=True,
+        )
         half = sol.t_events[0][sol.t_events[0] > 1.0][0]
         assert float(pendulum_hnn.period(e)) == pytest.approx(2 * half, rel=1e-9)
     assert float(pendulum_hnn.period(-1 + 1e-10)) == pytest.approx(2 * math.pi, rel=1e-8)

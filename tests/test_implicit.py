@@ -10,10 +10,9 @@ import optimistix as optx
 import pytest
 from jaxtyping import Array, Float
 
+from sciml.implicit import DEQ, ImplicitLayer, ImplicitSolution
 from sciml.nn import MLP
-from sciml.solvers import RESULTS
-from sciml.solvers._fixed_point import DEQ
-from sciml.solvers._implicit import ImplicitLayer, ImplicitSolution
+from sciml.ode import RESULTS
 from sciml.testing import check_grad
 from sciml.train import fit
 
@@ -24,7 +23,7 @@ TIGHT = optx.Newton(rtol=1e-12, atol=1e-12)
 class LinearResidual(eqx.Module):
     """g(z, x) = A z + c tanh(z) - net(x); linear in z when c = 0."""
 
-    a: Float[Array, "m m"]
+    a: Float[Array, " m m"]
     c: Float[Array, ""]
     net: MLP
 
@@ -35,7 +34,7 @@ class LinearResidual(eqx.Module):
 class TanhMap(eqx.Module):
     """f(z, x) = tanh(W z + net(x)) (+ a linear variant), the DEQ cell of Bai et al. 2019."""
 
-    w: Float[Array, "m m"]
+    w: Float[Array, " m m"]
     net: MLP
     linear: bool = eqx.field(static=True, default=False)
 

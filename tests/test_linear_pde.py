@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse
 import scipy.sparse.linalg
 
-from sciml.solvers import diffusion_matrix, DiffusionOperator, solve_diffusion
+from sciml.pde import diffusion_matrix, DiffusionOperator, solve_diffusion
 from sciml.testing import check_grad
 
 
@@ -247,8 +247,9 @@ def test_errors():
         jax.grad(lambda k: jnp.sum(solve_diffusion(k, f)))(bad)
 
 
-@pytest.mark.parametrize("shape, length, mean", [((7,), 2.0, "harmonic"), ((4, 3), (1.0, 2.0), "arithmetic"),
-                                                 ((3, 4, 2), 1.0, "harmonic")])
+@pytest.mark.parametrize(
+    "shape, length, mean", [((7,), 2.0, "harmonic"), ((4, 3), (1.0, 2.0), "arithmetic"), ((3, 4, 2), 1.0, "harmonic")]
+)
 def test_diffusion_matrix_is_the_operator(shape, length, mean):
     rng = np.random.default_rng(6)
     k, f, _ = _random_problem(rng, shape)

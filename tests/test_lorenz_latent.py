@@ -8,14 +8,25 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from problems import lorenz_latent_ode as lz
 from sciml.study import RunContext
 from sciml.testing import check_grad
 from sciml.train import trainable
 
 
-_TINY = lz.Config(**{**lz.QUICK, "window": 6, "horizon": 3, "latent_dim": 3, "d_model": 4, "num_heads": 1,
-                     "field_width": 4, "node_width": 4})
+_TINY = lz.Config(
+    **{
+        **lz.QUICK,
+        "window": 6,
+        "horizon": 3,
+        "latent_dim": 3,
+        "d_model": 4,
+        "num_heads": 1,
+        "field_width": 4,
+        "node_width": 4,
+    }
+)
 _RATE = [5.0, 7.0, 9.0]
 
 
@@ -71,8 +82,10 @@ def _models(dtype=jnp.float64):
 
 def _batch(n=2):
     rng = np.random.default_rng(1)
-    return {"history": jnp.asarray(rng.normal(size=(n, _TINY.window, 3))),
-            "future": jnp.asarray(rng.normal(size=(n, _TINY.horizon, 3)))}
+    return {
+        "history": jnp.asarray(rng.normal(size=(n, _TINY.window, 3))),
+        "future": jnp.asarray(rng.normal(size=(n, _TINY.horizon, 3))),
+    }
 
 
 def test_models_forecast_shapes():
@@ -128,15 +141,18 @@ def test_saved_components_reassemble_the_latent_model(tmp_path):
         assert (tmp_path / f"{name}.json").exists()
 
 
-@pytest.mark.parametrize("change, match", [
-    ({"latent_dim": 2}, "latent_dim"),
-    ({"window": 1}, "window"),
-    ({"d_model": 6, "num_heads": 4}, "divisible"),
-    ({"noise": -0.1}, "noise"),
-    ({"train_time": 0.1}, "window \\+ horizon"),
-    ({"reference_tol": 1e-3}, "reference_tol"),
-    ({"threshold": 0.0}, "threshold"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"latent_dim": 2}, "latent_dim"),
+        ({"window": 1}, "window"),
+        ({"d_model": 6, "num_heads": 4}, "divisible"),
+        ({"noise": -0.1}, "noise"),
+        ({"train_time": 0.1}, "window \\+ horizon"),
+        ({"reference_tol": 1e-3}, "reference_tol"),
+        ({"threshold": 0.0}, "threshold"),
+    ],
+)
 def test_bad_config_is_refused(change, match):
     with pytest.raises(ValueError, match="lorenz_latent_ode.*" + match):
         dataclasses.replace(lz.Config(), **change)

@@ -1,6 +1,7 @@
 """The Lotka-Volterra UDE problem's sparse regression and references, on exact data."""
 
 import numpy as np
+
 from problems import lotka_volterra_ude as lv
 
 
@@ -45,4 +46,3 @@ def test_oracle_fit_recovers_parameters_from_exact_data():
 def test_aicc_prefers_fewer_terms_at_equal_loss():
     assert lv.aicc(0.01, 62, 2) < lv.aicc(0.01, 62, 3)
     assert lv.aicc(float("inf"), 62, 2) == float("inf")
-

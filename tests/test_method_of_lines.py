@@ -1,16 +1,16 @@
-"""sciml.solvers.method_of_lines: stencils, spectral Burgers vs Cole-Hopf, gradients through the solve, errors."""
+"""sciml.pde: stencils, spectral Burgers vs Cole-Hopf, gradients through the solve, errors."""
 
 import math
 
 import diffrax
 import equinox as eqx
 import jax.numpy as jnp
-import jax.random as jr
 import numpy as np
 import pytest
+
 import sciml.nn
-from sciml.solvers import ODEModel, trajectory_data, TrajectoryLoss
-from sciml.solvers.method_of_lines import (
+from sciml.ode import ODEModel, trajectory_data, TrajectoryLoss
+from sciml.pde import (
     burgers_flux_divergence,
     fd_derivative,
     MethodOfLines,
@@ -84,8 +84,11 @@ def _cole_hopf(x, t, nu):
 def test_spectral_burgers_matches_cole_hopf():
     nu, grid = 0.1, PeriodicGrid(64)
     ts = np.linspace(0.0, 1.0, 3)
-    model = ODEModel(ViscousBurgers(grid, nu, discretisation="spectral"), diffrax.Tsit5(),
-                     diffrax.PIDController(rtol=1e-10, atol=1e-10))
+    model = ODEModel(
+        ViscousBurgers(grid, nu, discretisation="spectral"),
+        diffrax.Tsit5(),
+        diffrax.PIDController(rtol=1e-10, atol=1e-10),
+    )
     ys = model(ts, _cole_hopf(grid.points, 0.0, nu))
     exact = np.stack([_cole_hopf(grid.points, t, nu) for t in ts])
     np.testing.assert_allclose(ys, exact, atol=1e-7)

@@ -1,4 +1,4 @@
-"""sciml.solvers neural/hybrid ODEs: gradients, fitting, errors, result codes, losses."""
+"""sciml.ode neural/hybrid ODEs: gradients, fitting, errors, result codes, losses."""
 
 import collections
 import re
@@ -10,11 +10,14 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-import sciml.nn
-import sciml.train
+from helpers import finite_difference_grad
 from jax.flatten_util import ravel_pytree
 from scipy.linalg import expm
-from sciml.solvers import (
+
+import sciml.nn
+import sciml.train
+from sciml.nn import Positive
+from sciml.ode import (
     clip_horizon,
     fit_curriculum,
     HybridVectorField,
@@ -23,14 +26,11 @@ from sciml.solvers import (
     ODEModel,
     ODESolveError,
     PhysicsVectorField,
-    Positive,
-    RESULTS,
     result_message,
+    RESULTS,
     trajectory_data,
     TrajectoryLoss,
 )
-
-from helpers import finite_difference_grad
 
 
 A_TRUE = np.array([[-0.1, 2.0], [-2.0, -0.1]])
@@ -176,8 +176,17 @@ def linear_fit():
     net = sciml.nn.MLP(2, 2, width=1, depth=0, key=jr.key(3))  # depth 0: y -> W y + b
     model = ODEModel(NeuralVectorField(net), stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-8))
     loss = _CountingLoss(TrajectoryLoss(), "linear")
-    result = sciml.train.fit(model, loss, data, {"name": "lbfgs"}, steps=40, key=jr.key(4), quiet=True, log_every=1,
-                             callback=_record_steps("linear"))
+    result = sciml.train.fit(
+        model,
+        loss,
+        data,
+        {"name": "lbfgs"},
+        steps=40,
+        key=jr.key(4),
+        quiet=True,
+        log_every=1,
+        callback=_record_steps("linear"),
+    )
     return result, _EVENTS["linear"]
 
 
@@ -197,7 +206,7 @@ def test_fit_compiles_the_step_once(linear_fit):
     # compiled once (a weakly typed scalar turning strong after an update would retrace).
     assert events.count("trace") >= 1
     assert events[: events.count("trace")] == ["trace"] * events.count("trace")
-    assert events[events.count("trace"):] == list(range(1, 41))
+    assert events[events.count("trace") :] == list(range(1, 41))
 
 
 def test_curriculum_compiles_once_and_clips_horizon():
@@ -213,14 +222,21 @@ def test_curriculum_compiles_once_and_clips_horizon():
     model = ODEModel(NeuralVectorField(net))
     loss = _CountingLoss(TrajectoryLoss(), "curriculum")
     results = fit_curriculum(
-        model, loss, data, {"name": "adam", "learning_rate": 1e-2}, horizons=(0.3, 0.6, 1.0), steps=3,
-        key=jr.key(6), quiet=True,
+        model,
+        loss,
+        data,
+        {"name": "adam", "learning_rate": 1e-2},
+        horizons=(0.3, 0.6, 1.0),
+        steps=3,
+        key=jr.key(6),
+        quiet=True,
     )
     assert len(results) == 3 and all(r.step == 3 for r in results)
     assert _EVENTS["curriculum"] == ["trace"]  # Adam traces the loss once: one compilation
     with pytest.raises(ValueError, match="increasing"):
-        fit_curriculum(model, loss, data, {"name": "adam", "learning_rate": 1e-2}, horizons=(1.0, 0.5), steps=1,
-                       key=jr.key(6))
+        fit_curriculum(
+            model, loss, data, {"name": "adam", "learning_rate": 1e-2}, horizons=(1.0, 0.5), steps=1, key=jr.key(6)
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -295,8 +311,12 @@ def test_batched_solve_reports_each_failure(blowup):
 
 
 def test_vmapped_stiff_member_fails_alone():
-    model = ODEModel(PhysicsVectorField(_decay, {"k": 1.0}), diffrax.Tsit5(),
-                     diffrax.PIDController(rtol=1e-7, atol=1e-9), max_steps=50)
+    model = ODEModel(
+        PhysicsVectorField(_decay, {"k": 1.0}),
+        diffrax.Tsit5(),
+        diffrax.PIDController(rtol=1e-7, atol=1e-9),
+        max_steps=50,
+    )
 
     def solve(k):
         m = eqx.tree_at(lambda m: m.vector_field.leaves[0], model, k)  # the only parameter
@@ -308,8 +328,13 @@ def test_vmapped_stiff_member_fails_alone():
 
 
 def test_explicit_solver_on_stiff_system_names_the_remedy():
-    model = ODEModel(PhysicsVectorField(_decay, {"k": 1e5}), diffrax.Tsit5(),
-                     diffrax.PIDController(rtol=1e-7, atol=1e-9), max_steps=50, name="stiff decay")
+    model = ODEModel(
+        PhysicsVectorField(_decay, {"k": 1e5}),
+        diffrax.Tsit5(),
+        diffrax.PIDController(rtol=1e-7, atol=1e-9),
+        max_steps=50,
+        name="stiff decay",
+    )
     ts = jnp.array([0.0, 1e-5, 1e-4, 1.0])
     with pytest.raises(ODESolveError) as info:
         model.solve(ts, jnp.ones(1))
@@ -320,8 +345,12 @@ def test_explicit_solver_on_stiff_system_names_the_remedy():
     # before t = 1e-3: the message names the last save time passed, 1e-5 or 1e-4.
     assert re.search(r"last save time reached t = (1e-05|0\.0001):", message), message
     # An implicit solver gets no advice to switch solvers.
-    implicit = ODEModel(PhysicsVectorField(_decay, {"k": 1e5}), diffrax.Kvaerno5(),
-                        diffrax.PIDController(rtol=1e-7, atol=1e-9), max_steps=2)
+    implicit = ODEModel(
+        PhysicsVectorField(_decay, {"k": 1e5}),
+        diffrax.Kvaerno5(),
+        diffrax.PIDController(rtol=1e-7, atol=1e-9),
+        max_steps=2,
+    )
     with pytest.raises(ODESolveError) as info:
         implicit.solve(ts, jnp.ones(1))
     assert "max_steps=2" in str(info.value) and "Kvaerno5()" not in str(info.value)
@@ -340,8 +369,12 @@ def test_implicit_solver_on_stiff_system():
         return p["A"] @ y
 
     a = np.array([[-1000.0, 1.0], [0.0, -1.0]])
-    model = ODEModel(PhysicsVectorField(stiff, {"A": jnp.asarray(a)}), diffrax.Kvaerno5(),
-                     diffrax.PIDController(rtol=1e-8, atol=1e-8), max_steps=200)
+    model = ODEModel(
+        PhysicsVectorField(stiff, {"A": jnp.asarray(a)}),
+        diffrax.Kvaerno5(),
+        diffrax.PIDController(rtol=1e-8, atol=1e-8),
+        max_steps=200,
+    )
     ts = jnp.linspace(0.0, 2.0, 5)
     sol = model.solve(ts, jnp.array([1.0, 1.0]))
     exact = np.stack([expm(a * t) @ np.array([1.0, 1.0]) for t in np.asarray(ts)])

@@ -13,9 +13,9 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+from helpers import finite_difference_grad, tree_allclose
 
 import sciml.nn as nn
-from helpers import finite_difference_grad, tree_allclose
 
 
 # (id, registry name, config, one input sample's shape, one output's shape). One entry
@@ -40,8 +40,12 @@ ARCHITECTURES = [
         "cnn-2d-bn-classes",
         "cnn",
         dict(
-            num_spatial_dims=2, in_channels=1, channels=[4], num_classes=5,
-            batch_norm=True, pooling="avg",
+            num_spatial_dims=2,
+            in_channels=1,
+            channels=[4],
+            num_classes=5,
+            batch_norm=True,
+            pooling="avg",
         ),
         (1, 6, 6),
         (5,),
@@ -64,7 +68,11 @@ ARCHITECTURES = [
         "resnet34-1d",
         "resnet",
         dict(
-            variant="resnet34", num_spatial_dims=1, in_channels=2, out_size=2, width=2,
+            variant="resnet34",
+            num_spatial_dims=1,
+            in_channels=2,
+            out_size=2,
+            width=2,
             batch_norm=False,
         ),
         (2, 9),
@@ -88,8 +96,14 @@ ARCHITECTURES = [
         "transformer-vector-learned",
         "transformer",
         dict(
-            in_size=3, out_size="scalar", d_model=8, num_heads=2, depth=1,
-            output="vector", positional="learned", max_len=8,
+            in_size=3,
+            out_size="scalar",
+            d_model=8,
+            num_heads=2,
+            depth=1,
+            output="vector",
+            positional="learned",
+            max_len=8,
         ),
         (5, 3),
         (),
@@ -97,16 +111,32 @@ ARCHITECTURES = [
     (
         "fno-1d",
         "fno",
-        dict(num_spatial_dims=1, in_channels=1, out_channels=2, modes=4, width=8, depth=2,
-             projection_width=8, dropout=0.1),
+        dict(
+            num_spatial_dims=1,
+            in_channels=1,
+            out_channels=2,
+            modes=4,
+            width=8,
+            depth=2,
+            projection_width=8,
+            dropout=0.1,
+        ),
         (1, 16),
         (2, 16),
     ),
     (
         "fno-2d-grid",
         "fno",
-        dict(num_spatial_dims=2, in_channels=2, out_channels=1, modes=[3, 2], width=4,
-             depth=2, projection_width=4, grid_features=True),
+        dict(
+            num_spatial_dims=2,
+            in_channels=2,
+            out_channels=1,
+            modes=[3, 2],
+            width=4,
+            depth=2,
+            projection_width=4,
+            grid_features=True,
+        ),
         (2, 8, 6),
         (1, 8, 6),
     ),
@@ -129,7 +159,9 @@ def _batched(model, xs, state, key=None):
     """Calls one model on a batch the documented way, with one dropout key per sample."""
     keys = None if key is None else jr.split(key, xs.shape[0])
     return jax.vmap(
-        lambda x, s, k: model(x, s, key=k), axis_name="batch", in_axes=(0, None, 0),
+        lambda x, s, k: model(x, s, key=k),
+        axis_name="batch",
+        in_axes=(0, None, 0),
         out_axes=(0, None),
     )(xs, state, keys)
 
@@ -226,12 +258,32 @@ def test_registry_json_roundtrip(getkey):
     [
         (lambda k: nn.MLP(3, 2, 4, 1, key=k), (4,), r"MLP expected input of shape \(3,\), got \(4,\)"),
         (lambda k: nn.MLP("scalar", 2, 4, 1, key=k), (1,), r"MLP expected input of shape \(\), got \(1,\)"),
-        (lambda k: nn.CNN(2, 3, [2], out_size=1, key=k), (2, 8, 8), r"CNN expected input of shape \(3, n1, n2\), got \(2, 8, 8\)"),
+        (
+            lambda k: nn.CNN(2, 3, [2], out_size=1, key=k),
+            (2, 8, 8),
+            r"CNN expected input of shape \(3, n1, n2\), got \(2, 8, 8\)",
+        ),
         (lambda k: nn.CNN(2, 1, [2, 2], out_size=1, key=k), (1, 8, 3), r"spatial sizes >= 4"),
-        (lambda k: nn.ResNet(1, 1, "basic", (1,), out_size=1, width=2, batch_norm=False, key=k), (1, 4, 4), r"ResNet expected input of shape \(1, n1\)"),
-        (lambda k: nn.FieldResNet(2, 1, 1, width=2, depth=1, key=k), (1, 8), r"FieldResNet expected input of shape \(1, n1, n2\), got \(1, 8\)"),
-        (lambda k: nn.FNO(1, 2, 1, modes=2, width=2, depth=1, projection_width=2, key=k), (1, 8), r"FNO expected input of shape \(2, n1\), got \(1, 8\)"),
-        (lambda k: nn.Transformer(3, 1, d_model=4, num_heads=1, depth=1, key=k), (5, 2), r"Transformer expected input of shape \(seq, 3\), got \(5, 2\)"),
+        (
+            lambda k: nn.ResNet(1, 1, "basic", (1,), out_size=1, width=2, batch_norm=False, key=k),
+            (1, 4, 4),
+            r"ResNet expected input of shape \(1, n1\)",
+        ),
+        (
+            lambda k: nn.FieldResNet(2, 1, 1, width=2, depth=1, key=k),
+            (1, 8),
+            r"FieldResNet expected input of shape \(1, n1, n2\), got \(1, 8\)",
+        ),
+        (
+            lambda k: nn.FNO(1, 2, 1, modes=2, width=2, depth=1, projection_width=2, key=k),
+            (1, 8),
+            r"FNO expected input of shape \(2, n1\), got \(1, 8\)",
+        ),
+        (
+            lambda k: nn.Transformer(3, 1, d_model=4, num_heads=1, depth=1, key=k),
+            (5, 2),
+            r"Transformer expected input of shape \(seq, 3\), got \(5, 2\)",
+        ),
     ],
 )
 def test_wrong_input_shape(model_fn, bad_shape, message, getkey):
@@ -305,13 +357,12 @@ def test_batch_norm_train_and_inference(getkey):
 def test_batch_norm_model_state_threading(name, config, getkey):
     if name == "resnet":
         # A two-stage ResNet: same code path as resnet18, a fraction of the compile time.
-        model, state0 = eqx.nn.make_with_state(nn.ResNet)(
-            1, 1, "basic", (1, 1), out_size=2, width=2, key=getkey()
-        )
+        model, state0 = eqx.nn.make_with_state(nn.ResNet)(1, 1, "basic", (1, 1), out_size=2, width=2, key=getkey())
     else:
         model, state0 = nn.build_with_state(name, key=getkey(), **config)
     norms = [
-        x for x in jax.tree_util.tree_leaves(model, is_leaf=lambda x: isinstance(x, nn.BatchNorm))
+        x
+        for x in jax.tree_util.tree_leaves(model, is_leaf=lambda x: isinstance(x, nn.BatchNorm))
         if isinstance(x, nn.BatchNorm)
     ]
     assert len(norms) == (2 if name == "cnn" else 6)  # resnet: stem, 2 + 2, shortcut
@@ -567,8 +618,9 @@ def test_fno_dropout_mean_is_the_inference_output(getkey):
 
 
 def test_fno_dropout_through_the_registry(getkey):
-    config = dict(num_spatial_dims=1, in_channels=1, out_channels=1, modes=2, width=2, depth=2,
-                  projection_width=2, dropout=0.1)
+    config = dict(
+        num_spatial_dims=1, in_channels=1, out_channels=1, modes=2, width=2, depth=2, projection_width=2, dropout=0.1
+    )
     model = nn.build("fno", key=getkey(), **config)
     assert model.dropout.p == 0.1
     # A saved (name, config) pair rebuilds the skeleton, dropout included.
@@ -652,8 +704,9 @@ def test_normaliser_zero_std_and_output_scaling(getkey):
     # Per-channel statistics broadcast over a field's grid.
     field = nn.Normaliser([1.0, 2.0], [2.0, 0.0])
     assert np.allclose(field(jnp.ones((2, 3))), jnp.array([[0.0] * 3, [-1.0] * 3]))
-    model = nn.MLP(2, 1, 4, 1, input_mean=[0.0, 4.0], input_std=[1.0, 0.0],
-                   output_mean=[10.0], output_std=[0.0], key=getkey())
+    model = nn.MLP(
+        2, 1, 4, 1, input_mean=[0.0, 4.0], input_std=[1.0, 0.0], output_mean=[10.0], output_std=[0.0], key=getkey()
+    )
     assert np.all(np.isfinite(jax.vmap(model)(data)))
     with pytest.raises(ValueError, match="both input_mean and input_std"):
         nn.MLP(2, 1, 4, 1, input_mean=[0.0, 0.0], key=getkey())
@@ -661,6 +714,6 @@ def test_normaliser_zero_std_and_output_scaling(getkey):
 
 def test_activations_by_name_match_their_formulas():
     x = jnp.linspace(-2.0, 2.0, 9)
-    np.testing.assert_allclose(nn.get_activation("rbf")(x), np.exp(-np.asarray(x) ** 2), rtol=1e-12)
+    np.testing.assert_allclose(nn.get_activation("rbf")(x), np.exp(-(np.asarray(x) ** 2)), rtol=1e-12)
     np.testing.assert_allclose(nn.get_activation("tanh")(x), np.tanh(np.asarray(x)), rtol=1e-12)
     np.testing.assert_allclose(nn.get_activation("softplus")(x), np.log1p(np.exp(np.asarray(x))), rtol=1e-12)

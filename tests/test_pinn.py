@@ -1,4 +1,4 @@
-"""Tests for sciml.solvers.pinn: derivatives, domains, conditions, hard constraints,
+"""Tests for sciml.pinn: derivatives, domains, conditions, hard constraints,
 adaptive sampling and weighting, inverse problems, optimizer stages and resume.
 
 Networks are tiny (width <= 8) and trainings a few hundred steps, so the file runs in
@@ -14,11 +14,11 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+from helpers import tree_equal_bytes
 
 import sciml.nn as nn
-from helpers import tree_equal_bytes
-from sciml.solvers import Positive
-from sciml.solvers import pinn
+from sciml import pinn
+from sciml.nn import Positive
 
 
 METHODS = [pinn.Forward(), pinn.Reverse(), pinn.ForwardOverReverse(), pinn.Taylor()]
@@ -58,9 +58,7 @@ def test_derivatives_match_analytic(method):
     np.testing.assert_allclose(pinn.grad(_f, x, method=method), [expected[(0,)], expected[(1,)]], rtol=1e-12)
     hess = [[expected[(0, 0)], expected[(0, 1)]], [expected[(0, 1)], expected[(1, 1)]]]
     np.testing.assert_allclose(pinn.hessian(_f, x, method=method), hess, rtol=1e-12)
-    np.testing.assert_allclose(
-        pinn.laplacian(_f, x, method=method), expected[(0, 0)] + expected[(1, 1)], rtol=1e-12
-    )
+    np.testing.assert_allclose(pinn.laplacian(_f, x, method=method), expected[(0, 0)] + expected[(1, 1)], rtol=1e-12)
     np.testing.assert_allclose(pinn.laplacian(_f, x, axes=[1], method=method), expected[(1, 1)], rtol=1e-12)
     # Vector-valued trial functions: derivatives per component.
     assert pinn.grad(_f_vector, x, method=method).shape == (2, 2)
@@ -103,6 +101,7 @@ def test_condition_residuals_vanish_for_exact_functions(getkey):
         points = c.sample(domain, getkey(), 64, "sobol", jnp.float64)
         r = jax.vmap(lambda p: c.residual(u, p, pinn.Forward()))(points)
         np.testing.assert_allclose(r, 0.0, atol=1e-10, err_msg=c.name)
+
     # And a function that violates them does not pass.
     def v(x):
         return u(x) + x[2] * (1 + x[0])
@@ -198,7 +197,9 @@ def test_bad_inputs_name_the_problem(getkey):
         pinn.make_loss(problem, {"residual": 8}, key=getkey())
     loss, state = pinn.make_loss(problem, {"residual": 8, "dirichlet": 8}, key=getkey())
     wrong = pinn.PINN(nn.MLP(3, "scalar", 4, 1, key=getkey()))
-    with pytest.raises(ValueError, match=r"PINNLoss: the model cannot be evaluated at a point of the Box, which has shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"PINNLoss: the model cannot be evaluated at a point of the Box, which has shape \(2,\)"
+    ):
         loss(wrong, state, None, getkey())
     model = pinn.PINN(nn.MLP(2, "scalar", 4, 1, key=getkey()))
     with pytest.raises(ValueError, match="unknown name 'sgdx'"):
@@ -318,8 +319,11 @@ def test_grad_norm_weighting_balances_the_loss_terms(getkey):
 
     problem = pinn.PDEProblem(poisson, pinn.Interval(0.0, 1.0), [pinn.Dirichlet(0.5)])
     loss, state = pinn.make_loss(
-        problem, {"residual": 32, "dirichlet": 8}, weighting=pinn.GradNormWeighting(every=1, momentum=0.0),
-        weights={"dirichlet": 10.0}, key=getkey(),
+        problem,
+        {"residual": 32, "dirichlet": 8},
+        weighting=pinn.GradNormWeighting(every=1, momentum=0.0),
+        weights={"dirichlet": 10.0},
+        key=getkey(),
     )
     model = pinn.PINN(nn.MLP(1, "scalar", 8, 1, key=getkey()))
     assert float(loss.weights(state)["dirichlet"]) == 10.0
@@ -380,8 +384,11 @@ def test_resume_across_stages_is_exact(getkey, tmp_path):
         model = pinn.PINN(nn.MLP(1, "scalar", 6, 1, key=key_model))
         return model, loss, state
 
-    stages = [{"name": "adam", "steps": 60, "learning_rate": 1e-2}, {"name": "lbfgs", "steps": 10},
-              {"name": "lm", "steps": 6, "chunk": 2, "resample": True}]
+    stages = [
+        {"name": "adam", "steps": 60, "learning_rate": 1e-2},
+        {"name": "lbfgs", "steps": 10},
+        {"name": "lm", "steps": 6, "chunk": 2, "resample": True},
+    ]
     full = pinn.train(*setup(), stages, key=key_train, checkpoint_dir=tmp_path / "full", quiet=True)
 
     def kill(step, record):
@@ -448,10 +455,12 @@ def test_causal_loss_residuals_and_freeze(getkey):
         return u_t - 0.1 * u_xx
 
     domain = pinn.SpaceTime(pinn.Interval(0.0, 1.0), 0.0, 2.0)
-    problem = pinn.PDEProblem(heat, domain, [pinn.Initial(lambda p: jnp.sin(math.pi * p[1]), hard=True),
-                                             pinn.Dirichlet(0.0)])
-    model = pinn.PINN(nn.MLP(2, "scalar", width=8, depth=2, key=getkey()),
-                      constraint=pinn.HardConstraint(domain, problem.conditions))
+    problem = pinn.PDEProblem(
+        heat, domain, [pinn.Initial(lambda p: jnp.sin(math.pi * p[1]), hard=True), pinn.Dirichlet(0.0)]
+    )
+    model = pinn.PINN(
+        nn.MLP(2, "scalar", width=8, depth=2, key=getkey()), constraint=pinn.HardConstraint(domain, problem.conditions)
+    )
     causal = pinn.CausalWeighting(5, tol=3.0)
     loss, state = pinn.make_loss(problem, {"residual": 64, "dirichlet": 16}, causal=causal, key=getkey())
     value, _ = loss(model, state, None, key=getkey())

@@ -12,7 +12,7 @@ import scipy.sparse
 
 import sciml.nn
 from problems import heat_inverse, poisson_pinn
-from sciml.solvers import pinn
+from sciml import pinn
 
 
 # ------------------------------------------------------------------ Poisson
@@ -35,7 +35,7 @@ def test_poisson_boundary_data_and_hard_constraint():
     np.testing.assert_allclose(exact, jax.vmap(poisson_pinn.boundary_value)(boundary), atol=1e-14)
     # Any network gives the boundary data exactly through the transform.
     problem = poisson_pinn.make_problem()
-    network = pinn.cast(sciml.nn.MLP(2, "scalar", 8, 2, key=jax.random.key(1)), jnp.float64)
+    network = sciml.nn.cast(sciml.nn.MLP(2, "scalar", 8, 2, key=jax.random.key(1)), jnp.float64)
     model = pinn.PINN(network, constraint=pinn.HardConstraint(problem.domain, problem.conditions))
     np.testing.assert_allclose(jax.jit(jax.vmap(model))(boundary), exact, atol=1e-12)
 
@@ -70,8 +70,16 @@ def test_heat_reference_matches_a_scipy_method_of_lines_solve():
     k = heat_inverse.K_TRUE
 
     laplacian = k * scipy.sparse.diags([1.0, -2.0, 1.0], [-1, 0, 1], shape=(n, n), format="csc") / dx**2
-    sol = scipy.integrate.solve_ivp(lambda _, v: laplacian @ v, (0, 1), heat_inverse.exact_solution(0.0, xs[1:-1]),
-                                    method="BDF", jac=laplacian, t_eval=[0.25, 1.0], rtol=1e-10, atol=1e-12)
+    sol = scipy.integrate.solve_ivp(
+        lambda _, v: laplacian @ v,
+        (0, 1),
+        heat_inverse.exact_solution(0.0, xs[1:-1]),
+        method="BDF",
+        jac=laplacian,
+        t_eval=[0.25, 1.0],
+        rtol=1e-10,
+        atol=1e-12,
+    )
     exact = heat_inverse.exact_solution(sol.t[:, None], xs[None, 1:-1])
     # The O(dx^2) truncation error of the 3-point Laplacian.
     np.testing.assert_allclose(sol.y.T, exact, atol=2e-4)

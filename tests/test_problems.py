@@ -6,16 +6,17 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import problems
 import pytest
-import sciml.train
-from problems import field_regimes
-from sciml.cli import main
-from sciml.study import check_problem
 from test_allen_cahn import check_allen_cahn_quick_run
 from test_burgers_pinn import check_burgers_quick_run
 from test_ensemble_problems import check_diffusion_quick_run
 from test_pinn_problems import check_heat_inverse_quick_run, check_poisson_quick_run
+
+import problems
+import sciml.train
+from problems import field_regimes
+from sciml.cli import main
+from sciml.study import check_problem
 
 
 _REQUIRED_KEYS = {"problem", "seed", "steps", "wall_time_s", "config", "metrics", "versions"}
@@ -64,6 +65,7 @@ class _Killed(Exception):
 
 def _fit_with_callback(callback):
     """`field_regimes.fit` with a `callback(step, record)` at every logging point."""
+
     def fit(*args, **kwargs):
         assert kwargs.get("callback") is None
         return _REAL_FIT(*args, **kwargs, callback=callback)

@@ -7,8 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from problems import robertson_inverse as rob
-from sciml.solvers import ODESolveError
+from sciml.ode import ODESolveError
 
 
 K = (0.04, 3e7, 1e4)

@@ -10,11 +10,10 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-import optax
 import pytest
+from helpers import tree_equal_bytes
 
 import sciml.train as st
-from helpers import tree_equal_bytes
 
 
 def _mse_loss(model, batch, key):
@@ -35,8 +34,14 @@ def _mlp(seed=0, width=16):
 def test_fits_sine_to_one_percent(sine_data):
     x, y = sine_data
     res = st.fit(
-        _mlp(width=32), _mse_loss, (x, y), {"name": "adam", "learning_rate": 3e-3, "schedule": "cosine"},
-        steps=2000, key=jr.key(1), batch_size=64, quiet=True,
+        _mlp(width=32),
+        _mse_loss,
+        (x, y),
+        {"name": "adam", "learning_rate": 3e-3, "schedule": "cosine"},
+        steps=2000,
+        key=jr.key(1),
+        batch_size=64,
+        quiet=True,
     )
     # Judged on a finer grid than the training points, against the analytic sine.
     xt = jnp.linspace(-jnp.pi, jnp.pi, 1001)[:, None]
@@ -53,20 +58,45 @@ def test_step_compiles_once(sine_data):
         traces.append(1)
         return _mse_loss(model, batch, key)
 
-    st.fit(_mlp(), loss, sine_data, {"name": "adam", "learning_rate": 1e-3, "schedule": "cosine",
-           "warmup_steps": 5}, steps=30, key=jr.key(0), batch_size=32, quiet=True, log_every=7)
+    st.fit(
+        _mlp(),
+        loss,
+        sine_data,
+        {"name": "adam", "learning_rate": 1e-3, "schedule": "cosine", "warmup_steps": 5},
+        steps=30,
+        key=jr.key(0),
+        batch_size=32,
+        quiet=True,
+        log_every=7,
+    )
     assert len(traces) == 1
 
 
 def test_same_seed_same_numbers(sine_data):
     runs = [
-        st.fit(_mlp(), _mse_loss, sine_data, {"name": "adam", "learning_rate": 1e-2}, steps=20,
-               key=jr.key(3), batch_size=16, quiet=True)
+        st.fit(
+            _mlp(),
+            _mse_loss,
+            sine_data,
+            {"name": "adam", "learning_rate": 1e-2},
+            steps=20,
+            key=jr.key(3),
+            batch_size=16,
+            quiet=True,
+        )
         for _ in range(2)
     ]
     assert tree_equal_bytes(runs[0].model, runs[1].model)
-    other = st.fit(_mlp(), _mse_loss, sine_data, {"name": "adam", "learning_rate": 1e-2}, steps=20,
-                   key=jr.key(4), batch_size=16, quiet=True)
+    other = st.fit(
+        _mlp(),
+        _mse_loss,
+        sine_data,
+        {"name": "adam", "learning_rate": 1e-2},
+        steps=20,
+        key=jr.key(4),
+        batch_size=16,
+        quiet=True,
+    )
     assert not tree_equal_bytes(runs[0].model, other.model)
 
 
@@ -85,8 +115,17 @@ class _Killed(Exception):
 @pytest.mark.parametrize("kill_at", [7, 20, 33])
 def test_kill_and_resume_is_bit_identical(sine_data, tmp_path, kill_at):
     opt = {"name": "adam", "learning_rate": 1e-2}
-    common = dict(steps=40, key=jr.key(7), batch_size=48, quiet=True, checkpoint_every=10,
-                  log_every=1, val_data=sine_data, val_every=5, keep_best=True)
+    common = dict(
+        steps=40,
+        key=jr.key(7),
+        batch_size=48,
+        quiet=True,
+        checkpoint_every=10,
+        log_every=1,
+        val_data=sine_data,
+        val_every=5,
+        keep_best=True,
+    )
     full = st.fit(_mlp(), _mse_loss, sine_data, opt, checkpoint_dir=tmp_path / "a", **common)
 
     def kill(step, record):
@@ -111,8 +150,9 @@ def test_resume_rejects_another_run(sine_data, tmp_path):
     opt = {"name": "sgd", "learning_rate": 1e-2}
     st.fit(_mlp(), _mse_loss, sine_data, opt, steps=5, key=jr.key(0), quiet=True, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="different run: its key"):
-        st.fit(_mlp(), _mse_loss, sine_data, opt, steps=5, key=jr.key(1), quiet=True,
-               checkpoint_dir=tmp_path, resume=True)
+        st.fit(
+            _mlp(), _mse_loss, sine_data, opt, steps=5, key=jr.key(1), quiet=True, checkpoint_dir=tmp_path, resume=True
+        )
 
 
 class _Scalar(eqx.Module):
@@ -132,20 +172,46 @@ def _exploding_loss(model, batch, key):
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     model = _Scalar(jnp.array(0.0))
     with pytest.raises(st.NonFiniteError, match="at step 4"):
-        st.fit(model, _exploding_loss, None, {"name": "sgd", "learning_rate": 0.1}, steps=10,
-               key=jr.key(0), quiet=True, checkpoint_dir=tmp_path, checkpoint_every=2, log_every=5)
+        st.fit(
+            model,
+            _exploding_loss,
+            None,
+            {"name": "sgd", "learning_rate": 0.1},
+            steps=10,
+            key=jr.key(0),
+            quiet=True,
+            checkpoint_dir=tmp_path,
+            checkpoint_every=2,
+            log_every=5,
+        )
     pointer = json.loads((tmp_path / "checkpoint.json").read_text())
     assert pointer["step"] == 4
     carry_like = None  # read back through a resume, which must see finite parameters
     del carry_like
-    res = st.fit(model, lambda m, b, k: (m.w - 10.0) ** 2, None, {"name": "sgd", "learning_rate": 0.1},
-                 steps=10, key=jr.key(0), quiet=True, checkpoint_dir=tmp_path / "fresh")
+    res = st.fit(
+        model,
+        lambda m, b, k: (m.w - 10.0) ** 2,
+        None,
+        {"name": "sgd", "learning_rate": 0.1},
+        steps=10,
+        key=jr.key(0),
+        quiet=True,
+        checkpoint_dir=tmp_path / "fresh",
+    )
     assert np.isfinite(float(res.model.w))
 
 
 def test_nonfinite_skip_drops_updates():
-    res = st.fit(_Scalar(jnp.array(0.0)), _exploding_loss, None, {"name": "sgd", "learning_rate": 0.1},
-                 steps=10, key=jr.key(0), quiet=True, on_nonfinite="skip")
+    res = st.fit(
+        _Scalar(jnp.array(0.0)),
+        _exploding_loss,
+        None,
+        {"name": "sgd", "learning_rate": 0.1},
+        steps=10,
+        key=jr.key(0),
+        quiet=True,
+        on_nonfinite="skip",
+    )
     assert res.skipped_steps == 6
     np.testing.assert_allclose(float(res.model.w), 10 * (1 - 0.8**4), rtol=1e-12)
 
@@ -155,8 +221,16 @@ def test_frozen_parameters_stay_bit_identical(sine_data):
     spec = st.trainable(model, freeze="layers[0]")
     counts = st.count_parameters(model, spec)
     assert counts == {"trainable": 16 * 16 + 16 + 16 + 1, "frozen": 16 + 16, "total": 16 * 16 + 16 * 3 + 17}
-    res = st.fit(model, _mse_loss, sine_data, {"name": "adam", "learning_rate": 1e-2}, steps=10,
-                 key=jr.key(0), quiet=True, filter_spec=spec)
+    res = st.fit(
+        model,
+        _mse_loss,
+        sine_data,
+        {"name": "adam", "learning_rate": 1e-2},
+        steps=10,
+        key=jr.key(0),
+        quiet=True,
+        filter_spec=spec,
+    )
     assert tree_equal_bytes(model.layers[0], res.model.layers[0])
     assert not tree_equal_bytes(model.layers[1], res.model.layers[1])
     mu = res.opt_state[0].mu
@@ -208,9 +282,21 @@ def test_validation_early_stopping_and_best_model(sine_data):
         return {"mse": st.mse(jax.vmap(model)(batch[0]), batch[1])}
 
     # A rate this high makes the validation error bounce, so patience must trigger.
-    res = st.fit(_mlp(), _mse_loss, (x, y), {"name": "sgd", "learning_rate": 2.0}, steps=400,
-                 key=jr.key(0), quiet=True, val_data=(x, y), val_every=5, metrics=metrics,
-                 patience=3, keep_best=True, on_nonfinite="skip")
+    res = st.fit(
+        _mlp(),
+        _mse_loss,
+        (x, y),
+        {"name": "sgd", "learning_rate": 2.0},
+        steps=400,
+        key=jr.key(0),
+        quiet=True,
+        val_data=(x, y),
+        val_every=5,
+        metrics=metrics,
+        patience=3,
+        keep_best=True,
+        on_nonfinite="skip",
+    )
     assert res.stopped_early and res.step < 400
     best = st.evaluate(metrics, res.model, (x, y))["mse"]
     np.testing.assert_allclose(best, res.best_metric, rtol=1e-10)
@@ -239,9 +325,19 @@ def test_stateful_loss_updates_batchnorm_state(sine_data, tmp_path):
         pred, state = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(x, state)
         return jnp.mean((pred - y[:, 0]) ** 2), state
 
-    res = st.fit(model, loss, sine_data, {"name": "adam", "learning_rate": 1e-2}, steps=10,
-                 key=jr.key(0), state=state, batch_size=32, quiet=True, checkpoint_dir=tmp_path,
-                 val_data=sine_data)
+    res = st.fit(
+        model,
+        loss,
+        sine_data,
+        {"name": "adam", "learning_rate": 1e-2},
+        steps=10,
+        key=jr.key(0),
+        state=state,
+        batch_size=32,
+        quiet=True,
+        checkpoint_dir=tmp_path,
+        val_data=sine_data,
+    )
     assert not tree_equal_bytes(state, res.state)
     st.save(tmp_path / "model.eqx", (res.model, res.state))
     m2, s2 = st.load(tmp_path / "model.eqx", like=(model, state))
@@ -272,7 +368,10 @@ def test_save_load_roundtrip_and_structure_errors(tmp_path):
         (dict(data=(jnp.zeros((10, 1)).at[3, 0].set(jnp.nan), jnp.zeros((10, 1)))), "non-finite .* first at index 3"),
         (dict(optimizer={"name": "adagrad", "learning_rate": 1.0}), "unknown optimizer 'adagrad'"),
         (dict(optimizer={"name": "adam", "learning_rate": -1.0}), "learning_rate' must be a positive"),
-        (dict(optimizer={"name": "adam", "learning_rate": 1e-3, "lr": 1}), r"unknown optimizer config key\(s\) \['lr'\]"),
+        (
+            dict(optimizer={"name": "adam", "learning_rate": 1e-3, "lr": 1}),
+            r"unknown optimizer config key\(s\) \['lr'\]",
+        ),
         (dict(steps=0), "'steps' must be a positive integer"),
         (dict(batch_size=11), "batch_size 11 exceeds the number of training samples 10"),
         (dict(on_nonfinite="ignore"), "on_nonfinite"),
@@ -280,8 +379,9 @@ def test_save_load_roundtrip_and_structure_errors(tmp_path):
     ],
 )
 def test_bad_input_names_the_problem(kwargs, match):
-    args = dict(data=(jnp.zeros((10, 1)), jnp.zeros((10, 1))), optimizer={"name": "adam", "learning_rate": 1e-3},
-                steps=5)
+    args = dict(
+        data=(jnp.zeros((10, 1)), jnp.zeros((10, 1))), optimizer={"name": "adam", "learning_rate": 1e-3}, steps=5
+    )
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         st.fit(_mlp(), _mse_loss, args.pop("data"), args.pop("optimizer"), key=jr.key(0), quiet=True, **args)
@@ -289,8 +389,15 @@ def test_bad_input_names_the_problem(kwargs, match):
 
 def test_loss_must_be_scalar(sine_data):
     with pytest.raises(ValueError, match=r"floating-point scalar, got .* shape \(256, 1\)"):
-        st.fit(_mlp(), lambda m, b, k: jax.vmap(m)(b[0]) - b[1], sine_data, {"name": "sgd", "learning_rate": 1.0},
-               steps=2, key=jr.key(0), quiet=True)
+        st.fit(
+            _mlp(),
+            lambda m, b, k: jax.vmap(m)(b[0]) - b[1],
+            sine_data,
+            {"name": "sgd", "learning_rate": 1.0},
+            steps=2,
+            key=jr.key(0),
+            quiet=True,
+        )
 
 
 _MULTI_DEVICE = textwrap.dedent(
@@ -334,15 +441,31 @@ def test_data_parallel_matches_single_device():
 def test_fixed_buffers_are_not_trained():
     import sciml.nn
 
-    model = sciml.nn.build("mlp", key=jr.key(0), in_size=2, out_size=1, width=8, depth=1,
-                           fourier_features=4, input_mean=[0.0, 1.0], input_std=[1.0, 2.0])
+    model = sciml.nn.build(
+        "mlp",
+        key=jr.key(0),
+        in_size=2,
+        out_size=1,
+        width=8,
+        depth=1,
+        fourier_features=4,
+        input_mean=[0.0, 1.0],
+        input_std=[1.0, 2.0],
+    )
     size = lambda tree: sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_inexact_array)))
     fixed = size(model.features) + size(model.input_normaliser)
     assert fixed == 4 * 2 + 2 + 2
     assert st.count_parameters(model) == {"trainable": size(model) - fixed, "frozen": 0, "total": size(model) - fixed}
     x = jr.normal(jr.key(1), (32, 2))
-    res = st.fit(model, lambda m, b, k: jnp.mean((jax.vmap(m)(b[0]) - b[1]) ** 2), (x, x[:, :1]),
-                 {"name": "adamw", "learning_rate": 1e-2, "weight_decay": 0.5}, steps=3, key=jr.key(0), quiet=True)
+    res = st.fit(
+        model,
+        lambda m, b, k: jnp.mean((jax.vmap(m)(b[0]) - b[1]) ** 2),
+        (x, x[:, :1]),
+        {"name": "adamw", "learning_rate": 1e-2, "weight_decay": 0.5},
+        steps=3,
+        key=jr.key(0),
+        quiet=True,
+    )
     # Decoupled weight decay would shrink them if the optimizer saw them.
     assert tree_equal_bytes(model.features, res.model.features)
     assert tree_equal_bytes(model.input_normaliser, res.model.input_normaliser)
@@ -355,8 +478,15 @@ def test_wrong_sample_shape_says_expected_and_given():
     model = sciml.nn.build("mlp", key=jr.key(0), in_size=3, out_size=1, width=4, depth=1)
     x = jnp.zeros((8, 4))
     with pytest.raises(ValueError, match=r"expected .*\(3,\).*\(4,\)"):
-        st.fit(model, _mse_loss, (x, jnp.zeros((8, 1))), {"name": "sgd", "learning_rate": 1.0}, steps=1,
-               key=jr.key(0), quiet=True)
+        st.fit(
+            model,
+            _mse_loss,
+            (x, jnp.zeros((8, 1))),
+            {"name": "sgd", "learning_rate": 1.0},
+            steps=1,
+            key=jr.key(0),
+            quiet=True,
+        )
 
 
 def test_load_rebuilds_from_registry_metadata_in_saved_dtype(tmp_path):

@@ -114,7 +114,10 @@ def test_calibration_curve_and_error(getkey):
     assert float(uq.calibration_error(overconfident)) > 0.1
     # A shifted predictive: the one-sided curve sees the bias at the median.
     shifted = scipy.stats.norm.cdf(np.asarray(y), 1.0, 1.0)
-    assert abs(float(uq.calibration_curve(shifted, jnp.array([0.5]), kind="quantile")[0]) - scipy.stats.norm.cdf(1.0)) < 0.01
+    assert (
+        abs(float(uq.calibration_curve(shifted, jnp.array([0.5]), kind="quantile")[0]) - scipy.stats.norm.cdf(1.0))
+        < 0.01
+    )
     with pytest.raises(ValueError, match="central"):
         uq.calibration_curve(calibrated, levels, kind="two-sided")
 
@@ -156,14 +159,16 @@ def test_predictive_cdf_density_and_quantiles():
     y = jnp.array([0.3, 1.1])
     cdf = (np.asarray(weights)[:, None] * scipy.stats.norm.cdf(y, means, np.sqrt(variances))).sum(0)
     np.testing.assert_allclose(p.cdf(y), cdf, rtol=1e-12)
-    logpdf = scipy.special.logsumexp(scipy.stats.norm.logpdf(y, means, np.sqrt(variances)), axis=0,
-                                     b=np.asarray(weights)[:, None])
+    logpdf = scipy.special.logsumexp(
+        scipy.stats.norm.logpdf(y, means, np.sqrt(variances)), axis=0, b=np.asarray(weights)[:, None]
+    )
     np.testing.assert_allclose(p.log_prob(y), logpdf, rtol=1e-12)
     levels = jnp.array([0.01, 0.05, 0.5, 0.9, 0.999])
     q = p.quantile(levels)
     assert q.shape == (5, 2)
-    np.testing.assert_allclose(jnp.stack([p.cdf(row) for row in q]), jnp.broadcast_to(levels[:, None], (5, 2)),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        jnp.stack([p.cdf(row) for row in q]), jnp.broadcast_to(levels[:, None], (5, 2)), atol=1e-12
+    )
     lower, upper = p.interval(0.9)
     np.testing.assert_allclose(p.cdf(upper) - p.cdf(lower), 0.9, atol=1e-12)
 
@@ -202,12 +207,20 @@ def test_predictive_metrics_agree_with_the_parts(getkey):
     scores = uq.predictive_metrics(y, p)
     np.testing.assert_allclose(scores["nll"], -jnp.mean(p.log_prob(y)), rtol=1e-12)
     np.testing.assert_allclose(scores["gaussian_nll"], uq.gaussian_nll(y, p.mean, p.std), rtol=1e-12)
-    np.testing.assert_allclose(scores["crps"], uq.crps_mixture(y, p.means, jnp.sqrt(p.variances), p.weights),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        scores["crps"], uq.crps_mixture(y, p.means, jnp.sqrt(p.variances), p.weights), rtol=1e-12
+    )
     lower, upper = p.interval(0.9)
     np.testing.assert_allclose(scores["width_90"], uq.interval_width(lower, upper), rtol=1e-12)
-    assert set(scores) >= {"coverage_50", "coverage_90", "coverage_95", "width_50", "width_95", "rmse",
-                           "calibration_error"}
+    assert set(scores) >= {
+        "coverage_50",
+        "coverage_90",
+        "coverage_95",
+        "width_50",
+        "width_95",
+        "rmse",
+        "calibration_error",
+    }
     with pytest.raises(ValueError, match="observations"):
         uq.predictive_metrics(jnp.zeros(3), p)
 

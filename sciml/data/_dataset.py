@@ -8,8 +8,8 @@ import numpy as np
 from jaxtyping import Int
 
 from ._errors import DataError
-from ._layout import Layout, check_layout
-from ._values import DEFAULT_CHUNK_BYTES, check_finite, check_times
+from ._layout import check_layout, Layout
+from ._values import check_finite, check_times, DEFAULT_CHUNK_BYTES
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -100,8 +100,9 @@ def validate(
 
     [`DataError`][] for any violation of the layout, NaN/Inf or non-increasing times.
     """
-    layout = check_layout({k: (tuple(a.shape), a.dtype) for k, a in arrays.items()}, source=source,
-                          require_targets=require_targets)
+    layout = check_layout(
+        {k: (tuple(a.shape), a.dtype) for k, a in arrays.items()}, source=source, require_targets=require_targets
+    )
     for name, array in arrays.items():
         check_finite(name, array, source=source, chunk_bytes=chunk_bytes)
     if "times" in arrays:
@@ -109,9 +110,7 @@ def validate(
     return layout
 
 
-def from_arrays(
-    arrays: Mapping[str, Any], *, require_targets: bool = True, source: str = "arrays"
-) -> SimulationData:
+def from_arrays(arrays: Mapping[str, Any], *, require_targets: bool = True, source: str = "arrays") -> SimulationData:
     """Validates named arrays already in memory, exactly as [`load`][] validates a file.
 
     **Arguments:**

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 from jaxtyping import Int, PyTree
 
-from ..train import FitResult, fit
+from ..train import fit, FitResult
 from ._stream import BatchStream
 
 

@@ -59,7 +59,10 @@ class Layout:
         """One line, e.g. `trajectories: 40 samples x 11 times on grid (32,), 1 channel(s)`."""
         grid = f"grid {self.grid}"
         if self.kind == "trajectories":
-            text = f"trajectories: {self.num_samples} samples x {self.num_times} times on {grid}, {self.in_channels} channel(s)"
+            text = (
+                f"trajectories: {self.num_samples} samples x {self.num_times} times on {grid}, "
+                f"{self.in_channels} channel(s)"
+            )
         else:
             out = "no outputs" if self.out_channels is None else f"{self.out_channels} output channel(s)"
             text = f"pairs: {self.num_samples} samples on {grid}, {self.in_channels} input channel(s), {out}"
@@ -69,7 +72,9 @@ class Layout:
 
 
 def _rank_error(source: str, name: str, shape: tuple[int, ...], expected: str) -> DataError:
-    return DataError(f"{source}: '{name}' has shape {shape} (rank {len(shape)}); expected {_SHAPES[name]} with {expected}")
+    return DataError(
+        f"{source}: '{name}' has shape {shape} (rank {len(shape)}); expected {_SHAPES[name]} with {expected}"
+    )
 
 
 def check_layout(
@@ -118,13 +123,13 @@ def check_layout(
             raise DataError(f"{source}: '{name}' has shape {shape} and holds no values")
 
     if "fields" in specs and "inputs" in specs:
-        raise DataError(
-            f"{source}: holds both 'fields' (trajectories) and 'inputs' (pairs); a file holds one layout"
-        )
+        raise DataError(f"{source}: holds both 'fields' (trajectories) and 'inputs' (pairs); a file holds one layout")
     if "fields" in specs:
         stray = [k for k in ("inputs", "outputs") if k in specs]
         if stray:
-            raise DataError(f"{source}: {stray[0]!r} belongs to the pairs layout, but the file holds 'fields' trajectories")
+            raise DataError(
+                f"{source}: {stray[0]!r} belongs to the pairs layout, but the file holds 'fields' trajectories"
+            )
         return _trajectories(specs, source)
     if "inputs" in specs:
         if "times" in specs:
@@ -144,9 +149,7 @@ def _check_lengths(specs, source: str, n: int, reference: str) -> None:
         if name == "times" and len(shape) == 1:
             continue
         if shape[0] != n:
-            raise DataError(
-                f"{source}: '{name}' has {shape[0]} samples along its first axis but '{reference}' has {n}"
-            )
+            raise DataError(f"{source}: '{name}' has {shape[0]} samples along its first axis but '{reference}' has {n}")
 
 
 def _check_parameters(specs, source: str) -> int:
@@ -169,7 +172,8 @@ def _trajectories(specs, source: str) -> Layout:
         tshape = specs["times"][0]
         if len(tshape) not in (1, 2) or tshape[-1] != num_times:
             raise DataError(
-                f"{source}: 'times' has shape {tshape}; expected [{num_times}] or [{n}, {num_times}] to match 'fields' {shape}"
+                f"{source}: 'times' has shape {tshape}; expected [{num_times}] or [{n}, {num_times}] "
+                f"to match 'fields' {shape}"
             )
     _check_lengths(specs, source, n, "fields")
     return Layout(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._misc import atomic_write
-from ._dataset import SimulationData, from_arrays, validate
+from ._dataset import from_arrays, SimulationData, validate
 from ._errors import DataError
 from ._values import DEFAULT_CHUNK_BYTES
 

@@ -41,7 +41,9 @@ class Samples:
         layout = data.layout
         if layout.kind == "pairs":
             if window is not None or horizon != 1 or stride != 1:
-                raise DataError(f"{data.source}: window, horizon and stride apply to 'fields' trajectories, not to pairs")
+                raise DataError(
+                    f"{data.source}: window, horizon and stride apply to 'fields' trajectories, not to pairs"
+                )
             self.per_sample = 1
         else:
             window = 1 if window is None else window

@@ -17,9 +17,7 @@ def windows_per_trajectory(num_times: int, window: int, horizon: int = 1, stride
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise DataError(f"{name} must be a positive integer, got {value!r}")
     if num_times < window + horizon:
-        raise DataError(
-            f"trajectories of {num_times} times are too short for window {window} + horizon {horizon}"
-        )
+        raise DataError(f"trajectories of {num_times} times are too short for window {window} + horizon {horizon}")
     return (num_times - window - horizon) // stride + 1
 
 
@@ -37,8 +35,8 @@ def window_positions(
 
 
 def make_windows(
-    fields: Shaped[np.ndarray, "n t *rest"], *, window: int, horizon: int = 1, stride: int = 1
-) -> tuple[Shaped[np.ndarray, "m w *rest"], Shaped[np.ndarray, "m h *rest"], Int[np.ndarray, "m 2"]]:
+    fields: Shaped[np.ndarray, " n t *rest"], *, window: int, horizon: int = 1, stride: int = 1
+) -> tuple[Shaped[np.ndarray, " m w *rest"], Shaped[np.ndarray, " m h *rest"], Int[np.ndarray, " m 2"]]:
     """Cuts every trajectory into (input window, target horizon) pairs, in memory.
 
     For autoregressive and rollout training: the input is `window` consecutive

@@ -1,10 +1,12 @@
 from ._activations import activation_names as activation_names, get_activation as get_activation
 from ._batch_norm import BatchNorm as BatchNorm
+from ._cast import cast as cast
 from ._cnn import CNN as CNN
 from ._features import FourierFeatures as FourierFeatures, Normaliser as Normaliser
 from ._field_resnet import FieldResNet as FieldResNet
 from ._fno import FNO as FNO
 from ._mlp import MLP as MLP
+from ._parameters import Positive as Positive, resolve_parameters as resolve_parameters
 from ._positional import LearnedEncoding as LearnedEncoding, SinusoidalEncoding as SinusoidalEncoding
 from ._registry import (
     available as available,

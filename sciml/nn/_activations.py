@@ -60,6 +60,4 @@ def get_activation(activation: str | Callable) -> Callable:
     try:
         return _ACTIVATIONS[activation]
     except KeyError:
-        raise ValueError(
-            f"unknown activation {activation!r}; accepted: {', '.join(activation_names())}"
-        ) from None
+        raise ValueError(f"unknown activation {activation!r}; accepted: {', '.join(activation_names())}") from None

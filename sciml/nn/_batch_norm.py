@@ -48,13 +48,9 @@ class BatchNorm(eqx.Module):
         """
         norm = eqx.nn.BatchNorm(channels, axis_name, eps=eps, momentum=momentum, mode="batch")
         zeros = jnp.zeros((channels,), dtype=norm.weight.dtype)
-        self.norm = eqx.tree_at(
-            lambda n: n.batch_state_index, norm, eqx.nn.StateIndex((zeros, zeros))
-        )
+        self.norm = eqx.tree_at(lambda n: n.batch_state_index, norm, eqx.nn.StateIndex((zeros, zeros)))
 
-    def running_statistics(
-        self, state: eqx.nn.State
-    ) -> tuple[Float[Array, " channels"], Float[Array, " channels"]]:
+    def running_statistics(self, state: eqx.nn.State) -> tuple[Float[Array, " channels"], Float[Array, " channels"]]:
         """The debiased running mean and variance used in inference.
 
         **Arguments:**
@@ -76,8 +72,8 @@ class BatchNorm(eqx.Module):
         return mean, var
 
     def __call__(
-        self, x: Float[Array, "channels *spatial"], state: eqx.nn.State
-    ) -> tuple[Float[Array, "channels *spatial"], eqx.nn.State]:
+        self, x: Float[Array, " channels *spatial"], state: eqx.nn.State
+    ) -> tuple[Float[Array, " channels *spatial"], eqx.nn.State]:
         """**Arguments:**
 
         - `x`: one sample, channels first.

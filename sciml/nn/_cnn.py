@@ -35,11 +35,11 @@ class _ConvBlock(eqx.Module):
 
     def __call__(
         self,
-        x: Float[Array, "c_in *spatial"],
+        x: Float[Array, " c_in *spatial"],
         state: eqx.nn.State | None,
         *,
         key: PRNGKeyArray | None,
-    ) -> tuple[Float[Array, "c_out *new_spatial"], eqx.nn.State | None]:
+    ) -> tuple[Float[Array, " c_out *new_spatial"], eqx.nn.State | None]:
         x, state = apply_norm(self.norm, self.conv(x), state)
         x = self.activation(x)
         if self.pool is not None:
@@ -140,11 +140,11 @@ class CNN(eqx.Module):
 
     def __call__(
         self,
-        x: Float[Array, "channels *spatial"],
+        x: Float[Array, " channels *spatial"],
         state: eqx.nn.State | None = None,
         *,
         key: PRNGKeyArray | None = None,
-    ) -> Float[Array, "*out"] | tuple[Float[Array, "*out"], eqx.nn.State]:
+    ) -> Float[Array, " *out"] | tuple[Float[Array, " *out"], eqx.nn.State]:
         """**Arguments:**
 
         - `x`: one sample, `[in_channels, *spatial]`; with pooling every spatial size

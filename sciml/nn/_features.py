@@ -29,7 +29,7 @@ class FourierFeatures(eqx.Module):
         NeurIPS 2020.
     """
 
-    frequencies: Float[Array, "num_features in_dim"]
+    frequencies: Float[Array, " num_features in_dim"]
     in_size: int | Literal["scalar"] = eqx.field(static=True)
     num_features: int = eqx.field(static=True)
 
@@ -58,7 +58,7 @@ class FourierFeatures(eqx.Module):
         """The embedding size, `2 * num_features`."""
         return 2 * self.num_features
 
-    def __call__(self, x: Float[Array, "*in_shape"]) -> Float[Array, " features"]:
+    def __call__(self, x: Float[Array, " *in_shape"]) -> Float[Array, " features"]:
         """**Arguments:**
 
         - `x`: one input, of shape `(in_size,)` or `()` for `in_size="scalar"`.
@@ -85,8 +85,8 @@ class Normaliser(eqx.Module):
     shifted but never divided by zero.
     """
 
-    mean: Float[Array, "*stats"]
-    std: Float[Array, "*stats"]
+    mean: Float[Array, " *stats"]
+    std: Float[Array, " *stats"]
 
     def __init__(self, mean: StatisticLike, std: StatisticLike):
         """**Arguments:**
@@ -101,9 +101,7 @@ class Normaliser(eqx.Module):
         mean = jnp.asarray(mean, dtype=float)
         std = jnp.asarray(std, dtype=float)
         if mean.shape != std.shape:
-            raise ValueError(
-                f"Normaliser mean and std must have the same shape, got {mean.shape} and {std.shape}"
-            )
+            raise ValueError(f"Normaliser mean and std must have the same shape, got {mean.shape} and {std.shape}")
         # Relative threshold: the std of a constant channel computed in floating point
         # is round-off (~eps * |mean|), not exactly zero, and dividing by it would
         # amplify noise by 1e16.
@@ -112,7 +110,7 @@ class Normaliser(eqx.Module):
         self.std = jnp.where(jnp.abs(std) > tiny, jnp.abs(std), 1)
 
     @classmethod
-    def from_data(cls, data: Float[Array, "batch *sample"], stats_ndim: int = 1) -> "Normaliser":
+    def from_data(cls, data: Float[Array, " batch *sample"], stats_ndim: int = 1) -> "Normaliser":
         """Builds a normaliser from a batch of samples.
 
         **Arguments:**
@@ -140,7 +138,7 @@ class Normaliser(eqx.Module):
         std = jax.lax.stop_gradient(self.std)[expand]
         return mean, std
 
-    def __call__(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+    def __call__(self, x: Float[Array, " *shape"]) -> Float[Array, " *shape"]:
         """Normalises: `(x - mean) / std`.
 
         **Arguments:**
@@ -154,7 +152,7 @@ class Normaliser(eqx.Module):
         mean, std = self._stats(x)
         return (x - mean) / std
 
-    def inverse(self, y: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+    def inverse(self, y: Float[Array, " *shape"]) -> Float[Array, " *shape"]:
         """Undoes the normalisation: `mean + std * y`.
 
         **Arguments:**

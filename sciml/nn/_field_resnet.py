@@ -22,8 +22,8 @@ class _PreActBlock(eqx.Module):
     activation: Callable
 
     def __call__(
-        self, x: Float[Array, "width *grid"], state: eqx.nn.State | None
-    ) -> tuple[Float[Array, "width *grid"], eqx.nn.State | None]:
+        self, x: Float[Array, " width *grid"], state: eqx.nn.State | None
+    ) -> tuple[Float[Array, " width *grid"], eqx.nn.State | None]:
         h, state = apply_norm(self.norm1, x, state)
         h = self.conv1(self.activation(h))
         h, state = apply_norm(self.norm2, h, state)
@@ -94,9 +94,7 @@ class FieldResNet(eqx.Module):
         A `ValueError` for unsupported dimensions or an even kernel size.
         """
         if num_spatial_dims not in (1, 2, 3):
-            raise ValueError(
-                f"FieldResNet supports num_spatial_dims 1, 2 or 3, got {num_spatial_dims}"
-            )
+            raise ValueError(f"FieldResNet supports num_spatial_dims 1, 2 or 3, got {num_spatial_dims}")
         if kernel_size % 2 != 1:
             # Same-padding with an even kernel is asymmetric and would shift the field.
             raise ValueError(f"FieldResNet needs an odd kernel_size, got {kernel_size}")
@@ -119,9 +117,7 @@ class FieldResNet(eqx.Module):
         act = get_activation(activation)
         self.lift = conv(in_channels, width, kernel_size, lkey)
         self.blocks = tuple(
-            _PreActBlock(
-                norm(), conv(width, width, kernel_size, k1), norm(), conv(width, width, kernel_size, k2), act
-            )
+            _PreActBlock(norm(), conv(width, width, kernel_size, k1), norm(), conv(width, width, kernel_size, k2), act)
             for k1, k2 in zip(bkeys[::2], bkeys[1::2])
         )
         self.project = conv(width, out_channels, 1, pkey)
@@ -133,11 +129,11 @@ class FieldResNet(eqx.Module):
 
     def __call__(
         self,
-        x: Float[Array, "c_in *grid"],
+        x: Float[Array, " c_in *grid"],
         state: eqx.nn.State | None = None,
         *,
         key: PRNGKeyArray | None = None,
-    ) -> Float[Array, "c_out *grid"] | tuple[Float[Array, "c_out *grid"], eqx.nn.State]:
+    ) -> Float[Array, " c_out *grid"] | tuple[Float[Array, " c_out *grid"], eqx.nn.State]:
         """**Arguments:**
 
         - `x`: one field, `[in_channels, *grid]`.

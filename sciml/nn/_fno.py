@@ -19,7 +19,7 @@ class _FourierLayer(eqx.Module):
     spectral: SpectralConv
     pointwise: eqx.nn.Conv
 
-    def __call__(self, x: Float[Array, "width *grid"]) -> Float[Array, "width *grid"]:
+    def __call__(self, x: Float[Array, " width *grid"]) -> Float[Array, " width *grid"]:
         return self.spectral(x) + self.pointwise(x)
 
 
@@ -136,11 +136,11 @@ class FNO(eqx.Module):
 
     def __call__(
         self,
-        x: Float[Array, "c_in *grid"],
+        x: Float[Array, " c_in *grid"],
         state: eqx.nn.State | None = None,
         *,
         key: PRNGKeyArray | None = None,
-    ) -> Float[Array, "c_out *grid"] | tuple[Float[Array, "c_out *grid"], eqx.nn.State]:
+    ) -> Float[Array, " c_out *grid"] | tuple[Float[Array, " c_out *grid"], eqx.nn.State]:
         """**Arguments:**
 
         - `x`: one field, `[in_channels, *grid]`, on a uniform (periodic) grid.
@@ -168,9 +168,7 @@ class FNO(eqx.Module):
         grid = tuple(f"n{i + 1}" for i in range(self.num_spatial_dims))
         check_shape("FNO", (self.in_channels, *grid), x.shape)
         if self.grid_features:
-            coords = jnp.meshgrid(
-                *(jnp.arange(n, dtype=x.dtype) / n for n in x.shape[1:]), indexing="ij"
-            )
+            coords = jnp.meshgrid(*(jnp.arange(n, dtype=x.dtype) / n for n in x.shape[1:]), indexing="ij")
             x = jnp.concatenate([x, jnp.stack(coords)])
         if dropout_active:
             keys = jr.split(key, self.depth + 1)
@@ -193,5 +191,5 @@ class FNO(eqx.Module):
         y = self.project_out(self._drop(self.activation(self.project_hidden(h)), project_key))
         return y if state is None else (y, state)
 
-    def _drop(self, h: Float[Array, "channels *grid"], key: PRNGKeyArray | None) -> Float[Array, "channels *grid"]:
+    def _drop(self, h: Float[Array, " channels *grid"], key: PRNGKeyArray | None) -> Float[Array, " channels *grid"]:
         return h if self.dropout is None else self.dropout(h, key=key)

@@ -30,6 +30,6 @@ def head_size(out: int | Literal["scalar"]) -> int:
     return 1 if out == "scalar" else out
 
 
-def reshape_head(y: Float[Array, " k"], out: int | Literal["scalar"]) -> Float[Array, "*out"]:
+def reshape_head(y: Float[Array, " k"], out: int | Literal["scalar"]) -> Float[Array, " *out"]:
     """Drops the axis of a `"scalar"` head."""
     return jnp.reshape(y, ()) if out == "scalar" else y

@@ -24,9 +24,7 @@ def check_shape(model: str, expected: Sequence[int | str], given: tuple[int, ...
 
     A `ValueError` when the rank or a fixed size differs.
     """
-    ok = len(expected) == len(given) and all(
-        isinstance(e, str) or e == g for e, g in zip(expected, given)
-    )
+    ok = len(expected) == len(given) and all(isinstance(e, str) or e == g for e, g in zip(expected, given))
     if not ok:
         text = "(" + ", ".join(str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
         raise ValueError(f"{model} expected input of shape {text}, got {tuple(given)}")
@@ -44,9 +42,7 @@ def split_key(key: PRNGKeyArray | None, num: int) -> list[PRNGKeyArray | None]:
     return list(jr.split(key, num))
 
 
-def apply_norm(
-    norm: eqx.Module | None, x: Array, state: eqx.nn.State | None
-) -> tuple[Array, eqx.nn.State | None]:
+def apply_norm(norm: eqx.Module | None, x: Array, state: eqx.nn.State | None) -> tuple[Array, eqx.nn.State | None]:
     """Applies an optional stateful normalisation, threading the state through."""
     if norm is None:
         return x, state

@@ -96,20 +96,18 @@ class MLP(eqx.Module):
             first = 1 if in_size == "scalar" else in_size
         last = 1 if out_size == "scalar" else out_size
         sizes = [first] + [width] * depth + [last]
-        self.layers = tuple(
-            eqx.nn.Linear(i, o, key=k) for i, o, k in zip(sizes[:-1], sizes[1:], lkeys)
-        )
+        self.layers = tuple(eqx.nn.Linear(i, o, key=k) for i, o, k in zip(sizes[:-1], sizes[1:], lkeys))
         self.dropout = eqx.nn.Dropout(dropout)
         self.in_size = in_size
         self.out_size = out_size
 
     def __call__(
         self,
-        x: Float[Array, "*in_shape"],
+        x: Float[Array, " *in_shape"],
         state: eqx.nn.State | None = None,
         *,
         key: PRNGKeyArray | None = None,
-    ) -> Float[Array, "*out_shape"] | tuple[Float[Array, "*out_shape"], eqx.nn.State]:
+    ) -> Float[Array, " *out_shape"] | tuple[Float[Array, " *out_shape"], eqx.nn.State]:
         """**Arguments:**
 
         - `x`: one input, of shape `(in_size,)`, or `()` for `in_size="scalar"`.
@@ -147,4 +145,3 @@ def _normaliser(which: str, mean: StatisticLike | None, std: StatisticLike | Non
     if (mean is None) != (std is None):
         raise ValueError(f"MLP needs both {which}_mean and {which}_std, or neither")
     return None if mean is None else Normaliser(mean, std)
-

@@ -19,7 +19,7 @@ class SinusoidalEncoding(eqx.Module):
         NeurIPS 2017, Section 3.5.
     """
 
-    def __call__(self, x: Float[Array, "seq d_model"]) -> Float[Array, "seq d_model"]:
+    def __call__(self, x: Float[Array, " seq d_model"]) -> Float[Array, " seq d_model"]:
         """**Arguments:**
 
         - `x`: token embeddings.
@@ -44,7 +44,7 @@ class LearnedEncoding(eqx.Module):
     than `max_len` are rejected.
     """
 
-    table: Float[Array, "max_len d_model"]
+    table: Float[Array, " max_len d_model"]
 
     def __init__(self, max_len: int, d_model: int, *, key: PRNGKeyArray):
         """**Arguments:**
@@ -55,7 +55,7 @@ class LearnedEncoding(eqx.Module):
         """
         self.table = 0.02 * jr.normal(key, (max_len, d_model))
 
-    def __call__(self, x: Float[Array, "seq d_model"]) -> Float[Array, "seq d_model"]:
+    def __call__(self, x: Float[Array, " seq d_model"]) -> Float[Array, " seq d_model"]:
         """**Arguments:**
 
         - `x`: token embeddings, with `seq <= max_len`.
@@ -71,7 +71,6 @@ class LearnedEncoding(eqx.Module):
         seq = x.shape[0]
         if seq > self.table.shape[0]:
             raise ValueError(
-                f"LearnedEncoding supports sequences up to max_len={self.table.shape[0]}, "
-                f"got length {seq}"
+                f"LearnedEncoding supports sequences up to max_len={self.table.shape[0]}, got length {seq}"
             )
         return x + self.table[:seq]

@@ -169,16 +169,12 @@ def _resolve(name: str, config: dict[str, Any]) -> tuple[Callable, dict[str, Any
     else:
         variant = config.pop("variant", next(iter(variants)))
         if variant not in variants:
-            raise ValueError(
-                f"unknown variant {variant!r} for {name!r}; accepted: {', '.join(variants)}"
-            )
+            raise ValueError(f"unknown variant {variant!r} for {name!r}; accepted: {', '.join(variants)}")
         constructor, defaults = variants[variant]
         accepted = sorted(["variant", *defaults])
     for k, v in config.items():
         if k not in defaults:
-            raise ValueError(
-                f"unknown config key {k!r} for {name!r}; accepted: {', '.join(accepted)}"
-            )
+            raise ValueError(f"unknown config key {k!r} for {name!r}; accepted: {', '.join(accepted)}")
         if not _is_json(v):
             raise TypeError(
                 f"config key {k!r} for {name!r} must be a JSON-serialisable value (int, "
@@ -237,9 +233,7 @@ def build(name: str, *, key: PRNGKeyArray, **config: Any) -> eqx.Module:
     return constructor(**kwargs, key=key)
 
 
-def build_with_state(
-    name: str, *, key: PRNGKeyArray, **config: Any
-) -> tuple[eqx.Module, eqx.nn.State]:
+def build_with_state(name: str, *, key: PRNGKeyArray, **config: Any) -> tuple[eqx.Module, eqx.nn.State]:
     """Builds a model and its initial state (BatchNorm statistics), for any name.
 
     Stateless models come with an empty `eqx.nn.State`, so a training loop can treat

@@ -48,8 +48,8 @@ class _Shortcut(eqx.Module):
     norm: BatchNorm | None
 
     def __call__(
-        self, x: Float[Array, "c_in *spatial"], state: eqx.nn.State | None
-    ) -> tuple[Float[Array, "c_out *new_spatial"], eqx.nn.State | None]:
+        self, x: Float[Array, " c_in *spatial"], state: eqx.nn.State | None
+    ) -> tuple[Float[Array, " c_out *new_spatial"], eqx.nn.State | None]:
         return apply_norm(self.norm, self.conv(x), state)
 
 
@@ -115,11 +115,11 @@ class BasicBlock(eqx.Module):
 
     def __call__(
         self,
-        x: Float[Array, "c_in *spatial"],
+        x: Float[Array, " c_in *spatial"],
         state: eqx.nn.State | None = None,
         *,
         key: PRNGKeyArray | None = None,
-    ) -> tuple[Float[Array, "c_out *new_spatial"], eqx.nn.State | None]:
+    ) -> tuple[Float[Array, " c_out *new_spatial"], eqx.nn.State | None]:
         """**Arguments:**
 
         - `x`: one sample, channels first.
@@ -204,11 +204,11 @@ class BottleneckBlock(eqx.Module):
 
     def __call__(
         self,
-        x: Float[Array, "c_in *spatial"],
+        x: Float[Array, " c_in *spatial"],
         state: eqx.nn.State | None = None,
         *,
         key: PRNGKeyArray | None = None,
-    ) -> tuple[Float[Array, "c_out *new_spatial"], eqx.nn.State | None]:
+    ) -> tuple[Float[Array, " c_out *new_spatial"], eqx.nn.State | None]:
         """**Arguments:**
 
         - `x`: one sample, channels first.

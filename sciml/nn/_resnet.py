@@ -135,11 +135,11 @@ class ResNet(eqx.Module):
 
     def __call__(
         self,
-        x: Float[Array, "channels *spatial"],
+        x: Float[Array, " channels *spatial"],
         state: eqx.nn.State | None = None,
         *,
         key: PRNGKeyArray | None = None,
-    ) -> Float[Array, "*out"] | tuple[Float[Array, "*out"], eqx.nn.State]:
+    ) -> Float[Array, " *out"] | tuple[Float[Array, " *out"], eqx.nn.State]:
         """**Arguments:**
 
         - `x`: one sample, `[in_channels, *spatial]`.
@@ -201,8 +201,15 @@ def resnet18(
         Table 1.
     """
     return ResNet(
-        num_spatial_dims, in_channels, "basic", (2, 2, 2, 2),
-        out_size=out_size, num_classes=num_classes, width=width, key=key, **options,
+        num_spatial_dims,
+        in_channels,
+        "basic",
+        (2, 2, 2, 2),
+        out_size=out_size,
+        num_classes=num_classes,
+        width=width,
+        key=key,
+        **options,
     )
 
 
@@ -239,8 +246,15 @@ def resnet34(
         Table 1.
     """
     return ResNet(
-        num_spatial_dims, in_channels, "basic", (3, 4, 6, 3),
-        out_size=out_size, num_classes=num_classes, width=width, key=key, **options,
+        num_spatial_dims,
+        in_channels,
+        "basic",
+        (3, 4, 6, 3),
+        out_size=out_size,
+        num_classes=num_classes,
+        width=width,
+        key=key,
+        **options,
     )
 
 
@@ -277,6 +291,13 @@ def resnet50(
         Table 1.
     """
     return ResNet(
-        num_spatial_dims, in_channels, "bottleneck", (3, 4, 6, 3),
-        out_size=out_size, num_classes=num_classes, width=width, key=key, **options,
+        num_spatial_dims,
+        in_channels,
+        "bottleneck",
+        (3, 4, 6, 3),
+        out_size=out_size,
+        num_classes=num_classes,
+        width=width,
+        key=key,
+        **options,
     )

@@ -31,8 +31,8 @@ class SpectralConv(eqx.Module):
         Equations](https://arxiv.org/abs/2010.08895), Li et al., ICLR 2021, Section 4.
     """
 
-    weight_real: Float[Array, "c_in c_out *kept"]
-    weight_imag: Float[Array, "c_in c_out *kept"]
+    weight_real: Float[Array, " c_in c_out *kept"]
+    weight_imag: Float[Array, " c_in c_out *kept"]
     modes: tuple[int, ...] = eqx.field(static=True)
 
     def __init__(
@@ -57,14 +57,10 @@ class SpectralConv(eqx.Module):
         A `ValueError` for unsupported dimensions or a wrong number of modes.
         """
         if num_spatial_dims not in (1, 2, 3):
-            raise ValueError(
-                f"SpectralConv supports num_spatial_dims 1, 2 or 3, got {num_spatial_dims}"
-            )
+            raise ValueError(f"SpectralConv supports num_spatial_dims 1, 2 or 3, got {num_spatial_dims}")
         modes = (modes,) * num_spatial_dims if isinstance(modes, int) else tuple(modes)
         if len(modes) != num_spatial_dims or min(modes) < 1:
-            raise ValueError(
-                f"SpectralConv needs {num_spatial_dims} positive modes, got {modes}"
-            )
+            raise ValueError(f"SpectralConv needs {num_spatial_dims} positive modes, got {modes}")
         kept = tuple(2 * m for m in modes[:-1]) + (modes[-1],)
         shape = (in_channels, out_channels, *kept)
         # Li et al.'s initialisation: uniform on [0, 1 / (c_in c_out)) for both parts.
@@ -74,7 +70,7 @@ class SpectralConv(eqx.Module):
         self.weight_imag = scale * jr.uniform(ikey, shape)
         self.modes = modes
 
-    def __call__(self, x: Float[Array, "c_in *grid"]) -> Float[Array, "c_out *grid"]:
+    def __call__(self, x: Float[Array, " c_in *grid"]) -> Float[Array, " c_out *grid"]:
         """**Arguments:**
 
         - `x`: one field, `[in_channels, *grid]`.
@@ -107,8 +103,6 @@ class SpectralConv(eqx.Module):
                 weight_index.append(slice(2 * m - k, 2 * m) if negative else slice(0, k))
             data_index.append(slice(0, last))
             weight_index.append(slice(0, last))
-            block = jnp.einsum(
-                "i...,io...->o...", x_ft[tuple(data_index)], weight[tuple(weight_index)]
-            )
+            block = jnp.einsum("i...,io...->o...", x_ft[tuple(data_index)], weight[tuple(weight_index)])
             out_ft = out_ft.at[tuple(data_index)].set(block)
         return jnp.fft.irfftn(out_ft, s=grid, axes=axes).astype(x.dtype)

@@ -64,11 +64,11 @@ class TransformerBlock(eqx.Module):
 
     def __call__(
         self,
-        x: Float[Array, "seq d_model"],
-        mask: Bool[Array, "seq seq"],
+        x: Float[Array, " seq d_model"],
+        mask: Bool[Array, " seq seq"],
         *,
         key: PRNGKeyArray | None = None,
-    ) -> Float[Array, "seq d_model"]:
+    ) -> Float[Array, " seq d_model"]:
         """**Arguments:**
 
         - `x`: the token sequence.
@@ -161,13 +161,9 @@ class Transformer(eqx.Module):
         A `ValueError` for inconsistent sizes or unknown options.
         """
         if d_model % num_heads != 0:
-            raise ValueError(
-                f"Transformer d_model={d_model} must be divisible by num_heads={num_heads}"
-            )
+            raise ValueError(f"Transformer d_model={d_model} must be divisible by num_heads={num_heads}")
         if positional not in ("sinusoidal", "learned", "none"):
-            raise ValueError(
-                f"Transformer positional must be 'sinusoidal', 'learned' or 'none', got {positional!r}"
-            )
+            raise ValueError(f"Transformer positional must be 'sinusoidal', 'learned' or 'none', got {positional!r}")
         if output not in ("sequence", "vector"):
             raise ValueError(f"Transformer output must be 'sequence' or 'vector', got {output!r}")
         if depth < 1:
@@ -184,9 +180,7 @@ class Transformer(eqx.Module):
         self.embed_dropout = eqx.nn.Dropout(dropout)
 
         def make_block(k: PRNGKeyArray) -> TransformerBlock:
-            return TransformerBlock(
-                d_model, num_heads, ff_size, dropout=dropout, activation=activation, key=k
-            )
+            return TransformerBlock(d_model, num_heads, ff_size, dropout=dropout, activation=activation, key=k)
 
         self.blocks = eqx.filter_vmap(make_block)(jr.split(bkey, depth))
         self.norm = eqx.nn.LayerNorm(d_model)
@@ -199,12 +193,12 @@ class Transformer(eqx.Module):
 
     def __call__(
         self,
-        x: Float[Array, "seq in_size"],
+        x: Float[Array, " seq in_size"],
         state: eqx.nn.State | None = None,
         *,
         mask: Bool[Array, " seq"] | None = None,
         key: PRNGKeyArray | None = None,
-    ) -> Float[Array, "*out"] | tuple[Float[Array, "*out"], eqx.nn.State]:
+    ) -> Float[Array, " *out"] | tuple[Float[Array, " *out"], eqx.nn.State]:
         """**Arguments:**
 
         - `x`: one sequence of tokens, `[seq, in_size]` (no batch axis).
@@ -227,8 +221,7 @@ class Transformer(eqx.Module):
             mask = jnp.ones((seq,), dtype=bool)
         elif mask.shape != (seq,):
             raise ValueError(
-                f"Transformer expected mask of shape ({seq},) for a sequence of length "
-                f"{seq}, got {mask.shape}"
+                f"Transformer expected mask of shape ({seq},) for a sequence of length {seq}, got {mask.shape}"
             )
         allowed = jnp.broadcast_to(mask[None, :], (seq, seq))
         if self.causal:

@@ -174,7 +174,9 @@ def build_config(config_type: type, *updates: Mapping[str, Any]) -> Any:
     for update in updates:
         unknown = sorted(set(update) - set(fields))
         if unknown:
-            raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; accepted keys: {accepted_keys(config_type)}")
+            raise ConfigError(
+                f"unknown config key(s) {', '.join(unknown)}; accepted keys: {accepted_keys(config_type)}"
+            )
         merged.update(update)
     try:
         return config_type(**merged)

@@ -79,8 +79,8 @@ def plot_history(
 def plot_space_time(
     x: Float[ArrayLike, " nx"],
     t: Float[ArrayLike, " nt"],
-    u: Float[ArrayLike, "nt nx"],
-    reference: Float[ArrayLike, "nt nx"],
+    u: Float[ArrayLike, " nt nx"],
+    reference: Float[ArrayLike, " nt nx"],
     *,
     labels: tuple[str, str] = ("prediction", "reference"),
     limits: tuple[float, float] | None = None,
@@ -111,8 +111,8 @@ def plot_space_time(
 def plot_time_slices(
     x: Float[ArrayLike, " nx"],
     t: Float[ArrayLike, " nt"],
-    u: Float[ArrayLike, "nt nx"],
-    reference: Float[ArrayLike, "nt nx"],
+    u: Float[ArrayLike, " nt nx"],
+    reference: Float[ArrayLike, " nt nx"],
     times: Sequence[float],
     *,
     labels: tuple[str, str] = ("prediction", "reference"),

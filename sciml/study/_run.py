@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._config import ConfigError, build_config, config_to_dict, parse_overrides
+from ._config import build_config, config_to_dict, ConfigError, parse_overrides
 from ._context import RunContext
 from ._misc import to_jsonable, versions, write_json
 
@@ -50,9 +50,7 @@ def _check_resumable(ctx: RunContext, record: dict[str, Any]) -> None:
     if not path.exists():
         return
     previous = json.loads(path.read_text())
-    differing = sorted(
-        k for k in set(previous) | set(record) if k != "config" and previous.get(k) != record.get(k)
-    )
+    differing = sorted(k for k in set(previous) | set(record) if k != "config" and previous.get(k) != record.get(k))
     old_config, new_config = previous.get("config", {}), record["config"]
     differing += sorted(
         f"config.{k}" for k in set(old_config) | set(new_config) if old_config.get(k) != new_config.get(k)

@@ -70,7 +70,9 @@ class FitConfig:
             raise ValueError(f"clip_norm must be > 0 or none, got {self.clip_norm}")
         if self.max_bytes is not None and self.max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0 or none, got {self.max_bytes}")
-        if not (0 <= self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
+        if not (
+            0 <= self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1
+        ):
             raise ValueError(
                 f"need 0 <= val_fraction, 0 < test_fraction and val_fraction + test_fraction < 1, got "
                 f"{self.val_fraction} and {self.test_fraction}"
@@ -166,9 +168,15 @@ def model_config(
     }.get(name, {})
     if name == "resnet":
         if user.get("variant", "field") != "field":
-            raise ConfigError(f"resnet variant {user['variant']!r} ends in a pooling head; sciml fit needs variant=field")
-        derived = dict(variant="field", num_spatial_dims=layout.num_spatial_dims, in_channels=in_channels,
-                       out_channels=out_channels)
+            raise ConfigError(
+                f"resnet variant {user['variant']!r} ends in a pooling head; sciml fit needs variant=field"
+            )
+        derived = dict(
+            variant="field",
+            num_spatial_dims=layout.num_spatial_dims,
+            in_channels=in_channels,
+            out_channels=out_channels,
+        )
     config = {**derived, **user}
     try:
         eqx.filter_eval_shape(lambda k: nn.build(name, key=k, **config), jr.key(0))

@@ -65,12 +65,12 @@ def metrics(model: Surrogate, batch: dict[str, Array]) -> dict[str, Float[Array,
 
 
 @eqx.filter_jit
-def _apply(model: Surrogate, x: Float[Array, "b c *grid"]) -> Float[Array, "b d *grid"]:
+def _apply(model: Surrogate, x: Float[Array, " b c *grid"]) -> Float[Array, " b d *grid"]:
     return jax.vmap(model)(x)
 
 
 @eqx.filter_jit
-def _rollout(model: Surrogate, x: Float[Array, "c *grid"], steps: int) -> Float[Array, "steps d *grid"]:
+def _rollout(model: Surrogate, x: Float[Array, " c *grid"], steps: int) -> Float[Array, " steps d *grid"]:
     return model.rollout(x, steps)
 
 

@@ -174,35 +174,60 @@ def _fit(data, data_path, config, name, user_model, out, seed, quiet, resume, tr
     surrogate = Surrogate(network, input_norm, output_norm, adapter, in_channels, out_channels, window)
     dtype = jnp.zeros(()).dtype
 
-    optimizer = {"name": "adam", "learning_rate": config.learning_rate, "schedule": config.schedule,
-                 "warmup_steps": config.warmup_steps}
+    optimizer = {
+        "name": "adam",
+        "learning_rate": config.learning_rate,
+        "schedule": config.schedule,
+        "warmup_steps": config.warmup_steps,
+    }
     if config.clip_norm is not None:
         optimizer["clip_norm"] = config.clip_norm
     has_val = len(val_ids) > 0
     common = dict(
-        steps=config.steps, metrics=metrics if has_val else None, monitor="relative_l2" if has_val else None,
-        val_every=config.val_every, val_batch_size=batch_size, patience=config.patience, keep_best=has_val,
-        checkpoint_dir=ctx.checkpoint_dir, checkpoint_every=config.checkpoint_every, resume=resume,
-        quiet=quiet, callback=callback, desc=f"fit {name}",
+        steps=config.steps,
+        metrics=metrics if has_val else None,
+        monitor="relative_l2" if has_val else None,
+        val_every=config.val_every,
+        val_batch_size=batch_size,
+        patience=config.patience,
+        keep_best=has_val,
+        checkpoint_dir=ctx.checkpoint_dir,
+        checkpoint_every=config.checkpoint_every,
+        resume=resume,
+        quiet=quiet,
+        callback=callback,
+        desc=f"fit {name}",
     )
     start = time.perf_counter()
     if data.lazy:
         with BatchStream(samples, train_ids, batch_size, key=fit_key, prefetch=config.prefetch, dtype=dtype) as stream:
             result = fit_stream(surrogate, loss, stream, optimizer, val_ids=val_ids if has_val else None, **common)
     else:
+
         def host(ids):
             return {k: jnp.asarray(v, dtype) for k, v in samples.read(ids).items()}
 
-        result = fit(surrogate, loss, host(train_ids), optimizer, key=fit_key, batch_size=batch_size,
-                     val_data=host(val_ids) if has_val else None, **common)
+        result = fit(
+            surrogate,
+            loss,
+            host(train_ids),
+            optimizer,
+            key=fit_key,
+            batch_size=batch_size,
+            val_data=host(val_ids) if has_val else None,
+            **common,
+        )
     train_time = time.perf_counter() - start
     surrogate = result.model
 
     scores, arrays = _evaluate(ctx, surrogate, data, test, config, trajectories)
     scores.update(
-        best_step=result.best_step, steps_run=result.step, stopped_early=result.stopped_early,
+        best_step=result.best_step,
+        steps_run=result.step,
+        stopped_early=result.stopped_early,
         parameters=count_parameters(surrogate.network)["total"],
-        train_time_s=train_time, final_loss=float(result.losses[-1]) if len(result.losses) else None,
+        train_time_s=train_time,
+        final_loss=float(result.losses[-1]) if len(result.losses) else None,
     )
     # Which samples trained and validated the model, for anyone re-checking the split.
     ctx.write_predictions(**arrays, train_index=train, val_index=val)
@@ -283,9 +308,11 @@ def _evaluate(ctx, surrogate, data, test, config, trajectories) -> tuple[dict[st
     if "parameters" in data:
         arrays["parameters"] = data.read("parameters", test)
     last = [f"{label}, last time" for label in labels]
-    ctx.savefig(plot_predictions(truth[:k, -1], rollout[:k, -1], title="rollout at the last time", labels=last),
-                "predictions")
-    ctx.savefig(plot_error_map(truth, one_step, title="RMS one-step error over test trajectories and times"),
-                "error_map")
+    ctx.savefig(
+        plot_predictions(truth[:k, -1], rollout[:k, -1], title="rollout at the last time", labels=last), "predictions"
+    )
+    ctx.savefig(
+        plot_error_map(truth, one_step, title="RMS one-step error over test trajectories and times"), "error_map"
+    )
     ctx.savefig(plot_rollout_error(one_step, rollout, truth, times=times[0, w:]), "rollout_error")
     return scores, arrays

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 
-def channels_first(x: Float[Array, "b *rest"], num_spatial_dims: int) -> Float[Array, "b *moved"]:
+def channels_first(x: Float[Array, " b *rest"], num_spatial_dims: int) -> Float[Array, " b *moved"]:
     """Moves the last (channel) axis in front of the `num_spatial_dims` grid axes.
 
     `[b, *grid, c] -> [b, c, *grid]` and `[b, t, *grid, c] -> [b, t, c, *grid]`.
@@ -12,14 +12,14 @@ def channels_first(x: Float[Array, "b *rest"], num_spatial_dims: int) -> Float[A
     return jnp.moveaxis(x, -1, x.ndim - 1 - num_spatial_dims)
 
 
-def channels_last(x: Float[Array, "b *rest"], num_spatial_dims: int) -> Float[Array, "b *moved"]:
+def channels_last(x: Float[Array, " b *rest"], num_spatial_dims: int) -> Float[Array, " b *moved"]:
     """The inverse of [`channels_first`][]."""
     return jnp.moveaxis(x, x.ndim - 1 - num_spatial_dims, -1)
 
 
 def model_inputs(
-    inputs: Float[Array, "b *rest"], parameters: Float[Array, "b p"] | None, num_spatial_dims: int
-) -> Float[Array, "b c *grid"]:
+    inputs: Float[Array, " b *rest"], parameters: Float[Array, " b p"] | None, num_spatial_dims: int
+) -> Float[Array, " b c *grid"]:
     """Assembles a batch of model inputs `[b, channels, *grid]` from file-layout arrays.
 
     Pairs inputs `[b, *grid, c]` become `[b, c, *grid]`; trajectory windows

@@ -58,7 +58,7 @@ class Surrogate(eqx.Module):
                 f"{self.window * self.out_channels} input channels, got {self.in_channels}"
             )
 
-    def network_call(self, z: Float[Array, "c_in *grid"]) -> Float[Array, "c_out *grid"]:
+    def network_call(self, z: Float[Array, " c_in *grid"]) -> Float[Array, " c_out *grid"]:
         """The network on one normalised sample, through the adapter.
 
         **Arguments:**
@@ -77,7 +77,7 @@ class Surrogate(eqx.Module):
         tokens = jnp.reshape(z, (z.shape[0], math.prod(grid))).T
         return jnp.reshape(self.network(tokens).T, (self.out_channels, *grid))
 
-    def __call__(self, x: Float[Array, "c_in *grid"]) -> Float[Array, "c_out *grid"]:
+    def __call__(self, x: Float[Array, " c_in *grid"]) -> Float[Array, " c_out *grid"]:
         """**Arguments:**
 
         - `x`: one input in physical units, `[in_channels, *grid]`.
@@ -88,7 +88,7 @@ class Surrogate(eqx.Module):
         """
         return self.output_normaliser.inverse(self.network_call(self.input_normaliser(x)))
 
-    def rollout_normalised(self, z: Float[Array, "c_in *grid"], steps: int) -> Float[Array, "steps c_out *grid"]:
+    def rollout_normalised(self, z: Float[Array, " c_in *grid"], steps: int) -> Float[Array, " steps c_out *grid"]:
         """An autoregressive rollout in normalised units (what training compares).
 
         Each prediction replaces the oldest snapshot of the input window; parameter
@@ -120,7 +120,7 @@ class Surrogate(eqx.Module):
         _, ys = jax.lax.scan(step, z, None, length=steps)
         return ys
 
-    def rollout(self, x: Float[Array, "c_in *grid"], steps: int) -> Float[Array, "steps c_out *grid"]:
+    def rollout(self, x: Float[Array, " c_in *grid"], steps: int) -> Float[Array, " steps c_out *grid"]:
         """An autoregressive rollout in physical units.
 
         **Arguments:**

@@ -75,8 +75,7 @@ def check_compatible(info: dict[str, Any], layout: Layout, source: str, model_di
     key = "fields" if info["kind"] == "trajectories" else "inputs"
     if layout.kind != info["kind"]:
         raise DataError(
-            f"{source} holds {layout.kind}, but the model in {model_dir} was fitted on {info['kind']} "
-            f"(key {key!r})"
+            f"{source} holds {layout.kind}, but the model in {model_dir} was fitted on {info['kind']} (key {key!r})"
         )
     if layout.grid != trained or layout.in_channels != info["data_channels"]:
         raise DataError(
@@ -100,9 +99,7 @@ def check_compatible(info: dict[str, Any], layout: Layout, source: str, model_di
         )
 
 
-def predict_file(
-    model_dir: str | os.PathLike, data_path: str | os.PathLike, out: str | os.PathLike
-) -> dict[str, Any]:
+def predict_file(model_dir: str | os.PathLike, data_path: str | os.PathLike, out: str | os.PathLike) -> dict[str, Any]:
     """Predicts with a fitted surrogate on a data file and writes the predictions (`.npz`).
 
     Pairs: `predictions` `[n, *grid, out_channels]`. Trajectories: `one_step` and

@@ -111,8 +111,7 @@ def _flatten(fn: Callable, args: tuple, argnums: int | Sequence[int] | None):
         raise ValueError("gradient checks need at least one argument to differentiate")
     selected = _selected(args, argnums)
     spec = tuple(
-        jtu.tree_map(eqx.is_inexact_array, a) if s else jtu.tree_map(lambda _: False, a)
-        for a, s in zip(args, selected)
+        jtu.tree_map(eqx.is_inexact_array, a) if s else jtu.tree_map(lambda _: False, a) for a, s in zip(args, selected)
     )
     diff, static = eqx.partition(args, spec)
     names = []
@@ -136,9 +135,7 @@ def _entry_name(names: list[tuple[str, tuple[int, ...]]], index: int) -> str:
     raise AssertionError("unreachable: flat index past the last leaf")
 
 
-def _central_differences(
-    f: _Flat, flat: np.ndarray, directions: np.ndarray | None, steps: np.ndarray
-) -> np.ndarray:
+def _central_differences(f: _Flat, flat: np.ndarray, directions: np.ndarray | None, steps: np.ndarray) -> np.ndarray:
     # (f(x + t d) - f(x - t d)) / 2t = <grad f, d> + O(t^2): one compiled function,
     # evaluated twice per direction. `directions=None` means the unit vectors, made one
     # at a time rather than as an N x N identity.

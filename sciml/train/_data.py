@@ -49,8 +49,7 @@ def check_data(data: PyTree, *, name: str = "data") -> int:
             if bad.any():
                 i = int(np.argmax(bad))
                 raise ValueError(
-                    f"{label} has non-finite values (NaN or Inf) in {int(bad.sum())} sample(s), "
-                    f"first at index {i}"
+                    f"{label} has non-finite values (NaN or Inf) in {int(bad.sum())} sample(s), first at index {i}"
                 )
     if len(set(lengths.values())) > 1:
         desc = ", ".join(f"{k}: {v}" for k, v in lengths.items())

@@ -49,9 +49,7 @@ def _select_by_path(model: PyTree, prefix: str) -> PyTree:
     hits = [p == norm or p.startswith(norm + ".") or p.startswith(norm + "[") for p in paths]
     if not any(hits):
         tops = sorted({p.split(".")[1].split("[")[0] for p in paths if p.startswith(".")})
-        raise ValueError(
-            f"no parameter matches the path {prefix!r}; top-level fields are: {', '.join(tops)}"
-        )
+        raise ValueError(f"no parameter matches the path {prefix!r}; top-level fields are: {', '.join(tops)}")
     treedef = jtu.tree_structure(model)
     return jtu.tree_unflatten(treedef, hits)
 
@@ -62,9 +60,7 @@ def _select(model: PyTree, selector: Selector) -> PyTree:
     if callable(selector):
         # `lambda m: m.encoder` style: mark every leaf of the chosen sub-tree(s).
         false = jtu.tree_map(lambda _: False, model)
-        return eqx.tree_at(
-            selector, false, replace_fn=lambda sub: jtu.tree_map(lambda _: True, sub)
-        )
+        return eqx.tree_at(selector, false, replace_fn=lambda sub: jtu.tree_map(lambda _: True, sub))
     raise TypeError(f"a selector is a path string or a callable, got {type(selector).__name__}")
 
 
@@ -129,9 +125,7 @@ def count_parameters(model: PyTree, filter_spec: PyTree | None = None) -> dict[s
         filter_spec = trainable(model)
     params = jtu.tree_map(lambda a, b: a and b, jtu.tree_map(_is_param, model), _state_index_mask(model))
     counts = {"trainable": 0, "frozen": 0}
-    for leaf, is_p, train in zip(
-        jtu.tree_leaves(model), jtu.tree_leaves(params), jtu.tree_leaves(filter_spec)
-    ):
+    for leaf, is_p, train in zip(jtu.tree_leaves(model), jtu.tree_leaves(params), jtu.tree_leaves(filter_spec)):
         if is_p:
             counts["trainable" if train else "frozen"] += int(np.prod(jax.numpy.shape(leaf)))
     counts["total"] = counts["trainable"] + counts["frozen"]

@@ -73,9 +73,7 @@ class _Carry(eqx.Module):
 def _strong(tree: PyTree) -> PyTree:
     # A weakly typed scalar that comes back strongly typed from the first step would
     # change the step's input signature and compile it a second time.
-    return jtu.tree_map(
-        lambda x: jnp.asarray(x, dtype=x.dtype) if eqx.is_array(x) else x, tree
-    )
+    return jtu.tree_map(lambda x: jnp.asarray(x, dtype=x.dtype) if eqx.is_array(x) else x, tree)
 
 
 def _all_finite(tree: PyTree) -> Bool[Array, ""]:
@@ -181,8 +179,16 @@ def _compiled_step(
     def step(dynamic_carry, frozen, data, key):
         carry = eqx.combine(dynamic_carry, static_carry)
         new, value = _train_step(
-            carry, eqx.combine(frozen, static), data, key, loss, optimizer, batch_size, num_samples,
-            halt_on_bad, shardings,
+            carry,
+            eqx.combine(frozen, static),
+            data,
+            key,
+            loss,
+            optimizer,
+            batch_size,
+            num_samples,
+            halt_on_bad,
+            shardings,
         )
         return eqx.filter(new, eqx.is_array), value
 
@@ -254,8 +260,9 @@ def fit(
 
     The step (batch selection, loss, gradient with `eqx.filter_value_and_grad`,
     optimizer update, non-finite guard) is one function, filtered into arrays and static
-    parts once and compiled once per run; the Python loop around it only dispatches, and synchronises with the device at logging, validation and
-    checkpoint points. Every random choice derives from `key` and the step number, so
+    parts once and compiled once per run; the Python loop around it only dispatches, and
+    synchronises with the device at logging, validation and checkpoint points. Every
+    random choice derives from `key` and the step number, so
     a run resumed from a checkpoint ends bit-identical to an uninterrupted one.
 
     **Arguments:**
@@ -351,8 +358,10 @@ def fit(
                 f"data-parallel training over {n_dev} devices needs a batch size divisible by {n_dev}, got {per_step}"
             )
         shardings = (batch_sharding, replicated)
-        data = None if data is None else eqx.filter_shard(
-            jtu.tree_map(jnp.asarray, data), batch_sharding if batch_size is None else replicated
+        data = (
+            None
+            if data is None
+            else eqx.filter_shard(jtu.tree_map(jnp.asarray, data), batch_sharding if batch_size is None else replicated)
         )
     elif data is not None:
         data = jtu.tree_map(jnp.asarray, data)
@@ -470,7 +479,9 @@ def fit(
                 if name not in scores:
                     raise ValueError(f"monitor {name!r} is not among the metrics {sorted(scores)}")
                 score = scores[name]
-                improved = best["metric"] is None or (score < best["metric"] if mode == "min" else score > best["metric"])
+                improved = best["metric"] is None or (
+                    score < best["metric"] if mode == "min" else score > best["metric"]
+                )
                 if improved:
                     best.update(metric=score, step=step, params=carry.params, state=carry.state, since=0)
                 else:

@@ -26,12 +26,10 @@ def relative_l2(pred: Float[Array, "..."], target: Float[Array, "..."]) -> Float
     return jnp.linalg.norm((pred - target).ravel()) / jnp.linalg.norm(target.ravel())
 
 
-def accuracy(logits: Float[Array, "*batch classes"], labels: Int[Array, "*batch"]) -> Float[Array, ""]:
+def accuracy(logits: Float[Array, " *batch classes"], labels: Int[Array, " *batch"]) -> Float[Array, ""]:
     """Fraction of samples whose largest logit is the label."""
     if logits.shape[:-1] != labels.shape:
-        raise ValueError(
-            f"accuracy: logits of shape {logits.shape} do not match labels of shape {labels.shape}"
-        )
+        raise ValueError(f"accuracy: logits of shape {logits.shape} do not match labels of shape {labels.shape}")
     return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
 
 

@@ -129,9 +129,7 @@ def _cached_optimizer(canonical: str, steps: int | None) -> optax.GradientTransf
 def _make_optimizer(config: dict[str, Any], steps: int | None) -> optax.GradientTransformation:
     unknown = sorted(set(config) - _OPTIMIZER_KEYS)
     if unknown:
-        raise ValueError(
-            f"unknown optimizer config key(s) {unknown}; accepted: {', '.join(sorted(_OPTIMIZER_KEYS))}"
-        )
+        raise ValueError(f"unknown optimizer config key(s) {unknown}; accepted: {', '.join(sorted(_OPTIMIZER_KEYS))}")
     name = config.get("name")
     if name not in _OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; accepted: {', '.join(_OPTIMIZERS)}")
@@ -154,9 +152,7 @@ def _make_optimizer(config: dict[str, Any], steps: int | None) -> optax.Gradient
         # A schedule would fight the zoom line search, so L-BFGS takes a constant scale.
         if config.get("schedule", "constant") != "constant":
             raise ValueError("lbfgs takes no learning-rate schedule: its line search picks the step")
-        opt = optax.lbfgs(
-            learning_rate=config["learning_rate"], memory_size=int(config.get("memory_size", 10))
-        )
+        opt = optax.lbfgs(learning_rate=config["learning_rate"], memory_size=int(config.get("memory_size", 10)))
     clip = config.get("clip_norm")
     if clip is not None:
         _check_positive("clip_norm", clip)

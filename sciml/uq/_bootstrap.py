@@ -13,7 +13,7 @@ _KINDS = ("multinomial", "poisson", "bayesian")
 
 def bootstrap_weights(
     key: PRNGKeyArray, num_samples: int, num_members: int, *, kind: str = "bayesian"
-) -> Float[Array, "samples members"]:
+) -> Float[Array, " samples members"]:
     """Random per-sample weights, one independent column per ensemble member.
 
     Training member `k` on the data weighted by column `k` makes it fit a resampled

@@ -32,7 +32,9 @@ def _check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"the ensemble spec needs {', '.join(missing)}")
     prior = spec.get("prior")
     if prior is not None and (not isinstance(prior, Mapping) or set(prior) != {"architecture", "config"}):
-        raise ValueError(f"the ensemble spec's 'prior' must be {{'architecture': ..., 'config': ...}} or None, got {prior!r}")
+        raise ValueError(
+            f"the ensemble spec's 'prior' must be {{'architecture': ..., 'config': ...}} or None, got {prior!r}"
+        )
     return {**_SPEC_DEFAULTS, **spec}
 
 

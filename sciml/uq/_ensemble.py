@@ -27,6 +27,7 @@ def _initial_variances(anchors: PyTree) -> PyTree:
     The value is repeated per member so that, like every array of an ensemble, it has
     the member axis in front and survives `select` and member-axis sharding unchanged.
     """
+
     def variance(a):
         v = jnp.var(jax.lax.stop_gradient(a))
         return jnp.broadcast_to(v, a.shape[:1])
@@ -117,9 +118,7 @@ class Ensemble(eqx.Module):
         def build(mk, pk):
             model = make_model(mk)
             prior = None if make_prior is None else make_prior(pk)
-            return EnsembleMember(
-                model, prior, prior_scale, heteroscedastic=heteroscedastic, min_variance=min_variance
-            )
+            return EnsembleMember(model, prior, prior_scale, heteroscedastic=heteroscedastic, min_variance=min_variance)
 
         # Checked abstractly first, before vmapping a stateful constructor could fail obscurely.
         if is_stateful(eqx.filter_eval_shape(build, model_keys[0], prior_keys[0])):
@@ -165,7 +164,7 @@ class Ensemble(eqx.Module):
 
     def distribution(
         self, *args: Any, key: PRNGKeyArray | None = None
-    ) -> tuple[Float[Array, "members *out"], Float[Array, "members *out"]]:
+    ) -> tuple[Float[Array, " members *out"], Float[Array, " members *out"]]:
         """Every member's Gaussian at one input: means and aleatoric variances.
 
         **Arguments:**
@@ -184,7 +183,7 @@ class Ensemble(eqx.Module):
         fn = lambda m, k, a: m.distribution(*a, key=k)
         return eqx.filter_vmap(fn, in_axes=(eqx.if_array(0), 0, None))(self.members, self._member_keys(key), args)
 
-    def __call__(self, *args: Any, key: PRNGKeyArray | None = None) -> Float[Array, "members *out"]:
+    def __call__(self, *args: Any, key: PRNGKeyArray | None = None) -> Float[Array, " members *out"]:
         """Every member's (mean) output at one input, member axis first.
 
         **Arguments:**
@@ -198,7 +197,7 @@ class Ensemble(eqx.Module):
         """
         return self.distribution(*args, key=key)[0]
 
-    def predict(self, xs: Float[ArrayLike, "batch *in"], *, key: PRNGKeyArray | None = None) -> Predictive:
+    def predict(self, xs: Float[ArrayLike, " batch *in"], *, key: PRNGKeyArray | None = None) -> Predictive:
         """The predictive mixture at a batch of inputs.
 
         Unlike a call, this takes a *batch* (leading sample axis) and vmaps over it.

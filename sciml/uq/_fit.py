@@ -6,7 +6,7 @@ from typing import Any
 import optax
 from jaxtyping import PyTree
 
-from ..train import FitResult, fit
+from ..train import fit, FitResult
 from ._ensemble import Ensemble
 from ._loss import EnsembleLoss
 from ._optim import member_optimizer
@@ -70,5 +70,6 @@ def fit_ensemble(
             "instead of passing a data-parallel mesh"
         )
     spec = ensemble.filter_spec if filter_spec is None else filter_spec
-    return fit(ensemble, loss, data, member_optimizer(optimizer, steps=steps), steps=steps, filter_spec=spec,
-               **fit_kwargs)
+    return fit(
+        ensemble, loss, data, member_optimizer(optimizer, steps=steps), steps=steps, filter_spec=spec, **fit_kwargs
+    )

@@ -84,9 +84,7 @@ class EnsembleLoss(eqx.Module):
     data_size: int | None = eqx.field(static=True)
     anchor_weight: float = eqx.field(static=True)
 
-    def __init__(
-        self, member_loss: Callable[..., Any], *, data_size: int | None = None, anchor_weight: float = 1.0
-    ):
+    def __init__(self, member_loss: Callable[..., Any], *, data_size: int | None = None, anchor_weight: float = 1.0):
         """**Arguments:**
 
         - `member_loss`: `member_loss(member, batch, key) -> scalar`, the loss of one
@@ -136,7 +134,9 @@ class EnsembleLoss(eqx.Module):
             batch = {name: value for name, value in batch.items() if name != "weights"}
         anchored = ensemble.anchors is not None
         if anchored and self.data_size is None:
-            raise ValueError("an anchored ensemble needs EnsembleLoss(..., data_size=N), the number of training samples")
+            raise ValueError(
+                "an anchored ensemble needs EnsembleLoss(..., data_size=N), the number of training samples"
+            )
         keys = jax.vmap(jr.fold_in, in_axes=(None, 0))(key, ensemble.ids)
 
         def one(member: EnsembleMember, anchor, variances, member_key, w, shared):
@@ -157,4 +157,3 @@ class EnsembleLoss(eqx.Module):
     def __call__(self, ensemble: Ensemble, batch: PyTree, key: PRNGKeyArray) -> Float[Array, ""]:
         """The sum of [`per_member`][] losses: the scalar `sciml.train.fit` minimises."""
         return jnp.sum(self.per_member(ensemble, batch, key))
-

@@ -11,7 +11,7 @@ from ._predictive import Predictive
 
 
 def mc_dropout_predict(
-    model: PyTree, x: Float[ArrayLike, "batch *in"], key: PRNGKeyArray, n_samples: int
+    model: PyTree, x: Float[ArrayLike, " batch *in"], key: PRNGKeyArray, n_samples: int
 ) -> Predictive:
     """The MC-dropout predictive: `n_samples` stochastic forward passes as a mixture.
 

@@ -90,7 +90,7 @@ class EnsembleMember(eqx.Module):
 
     def distribution(
         self, *args: Any, key: PRNGKeyArray | None = None
-    ) -> tuple[Float[Array, "*out"], Float[Array, "*out"]]:
+    ) -> tuple[Float[Array, " *out"], Float[Array, " *out"]]:
         """The member's predictive Gaussian at one input: mean and aleatoric variance.
 
         **Arguments:**
@@ -123,13 +123,10 @@ class EnsembleMember(eqx.Module):
         if self.prior is not None:
             prior_out = _frozen(self.prior)(*args)
             if prior_out.shape != mean.shape:
-                raise ValueError(
-                    f"the prior's output shape {prior_out.shape} differs from the mean's {mean.shape}"
-                )
+                raise ValueError(f"the prior's output shape {prior_out.shape} differs from the mean's {mean.shape}")
             mean = mean + self.prior_scale * prior_out
         return mean, variance
 
-    def __call__(self, *args: Any, key: PRNGKeyArray | None = None) -> Float[Array, "*out"]:
+    def __call__(self, *args: Any, key: PRNGKeyArray | None = None) -> Float[Array, " *out"]:
         """The member's mean output at one input (see [`distribution`][])."""
         return self.distribution(*args, key=key)[0]
-

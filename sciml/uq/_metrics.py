@@ -31,13 +31,11 @@ def _same_shape(name: str, *arrays) -> None:
 
 def _members_shape(name: str, y, members) -> None:
     if jnp.shape(members)[1:] != jnp.shape(y):
-        raise ValueError(
-            f"{name}: member arrays need shape (members, *{jnp.shape(y)}), got {jnp.shape(members)}"
-        )
+        raise ValueError(f"{name}: member arrays need shape (members, *{jnp.shape(y)}), got {jnp.shape(members)}")
 
 
 def gaussian_nll(
-    y: Float[ArrayLike, "*shape"], mean: Float[ArrayLike, "*shape"], std: Float[ArrayLike, "*shape"]
+    y: Float[ArrayLike, " *shape"], mean: Float[ArrayLike, " *shape"], std: Float[ArrayLike, " *shape"]
 ) -> Float[Array, ""]:
     """Mean Gaussian negative log-likelihood, `0.5 log(2 pi sigma^2) + (y - mu)^2 / (2 sigma^2)`.
 
@@ -69,7 +67,7 @@ def _gaussian_nll(y, mean, std):
 
 
 def crps_gaussian(
-    y: Float[ArrayLike, "*shape"], mean: Float[ArrayLike, "*shape"], std: Float[ArrayLike, "*shape"]
+    y: Float[ArrayLike, " *shape"], mean: Float[ArrayLike, " *shape"], std: Float[ArrayLike, " *shape"]
 ) -> Float[Array, ""]:
     """Mean continuous ranked probability score of Gaussian predictions, in closed form.
 
@@ -116,9 +114,9 @@ def _abs_moment(m, var):
 
 
 def crps_mixture(
-    y: Float[ArrayLike, "*shape"],
-    means: Float[ArrayLike, "members *shape"],
-    stds: Float[ArrayLike, "members *shape"],
+    y: Float[ArrayLike, " *shape"],
+    means: Float[ArrayLike, " members *shape"],
+    stds: Float[ArrayLike, " members *shape"],
     weights: Float[ArrayLike, " members"] | None = None,
 ) -> Float[Array, ""]:
     """Mean CRPS of a Gaussian mixture (an ensemble's predictive), in closed form.
@@ -167,7 +165,7 @@ def _crps_mixture(y, means, stds, weights):
     return jnp.mean(first - 0.5 * second)
 
 
-def crps_samples(y: Float[ArrayLike, "*shape"], samples: Float[ArrayLike, "samples *shape"]) -> Float[Array, ""]:
+def crps_samples(y: Float[ArrayLike, " *shape"], samples: Float[ArrayLike, " samples *shape"]) -> Float[Array, ""]:
     """Mean CRPS of an empirical distribution of samples, `E|X - y| - E|X - X'| / 2`.
 
     The pairwise term is computed from the sorted samples in `O(m log m)`:
@@ -202,7 +200,7 @@ def _crps_samples(y, samples):
 
 
 def coverage(
-    y: Float[ArrayLike, "*shape"], lower: Float[ArrayLike, "*shape"], upper: Float[ArrayLike, "*shape"]
+    y: Float[ArrayLike, " *shape"], lower: Float[ArrayLike, " *shape"], upper: Float[ArrayLike, " *shape"]
 ) -> Float[Array, ""]:
     """The fraction of observations inside their prediction interval `[lower, upper]`.
 
@@ -227,7 +225,7 @@ def coverage(
     return jnp.mean(inside.astype(y.dtype))
 
 
-def interval_width(lower: Float[ArrayLike, "*shape"], upper: Float[ArrayLike, "*shape"]) -> Float[Array, ""]:
+def interval_width(lower: Float[ArrayLike, " *shape"], upper: Float[ArrayLike, " *shape"]) -> Float[Array, ""]:
     """The mean width of prediction intervals (sharpness: smaller is better at equal coverage).
 
     **Arguments:**
@@ -247,7 +245,7 @@ def interval_width(lower: Float[ArrayLike, "*shape"], upper: Float[ArrayLike, "*
 
 
 def calibration_curve(
-    pit: Float[ArrayLike, "*shape"], levels: Float[ArrayLike, " levels"], *, kind: str = "central"
+    pit: Float[ArrayLike, " *shape"], levels: Float[ArrayLike, " levels"], *, kind: str = "central"
 ) -> Float[Array, " levels"]:
     """Observed against nominal probability, from probability-integral-transform values.
 
@@ -295,7 +293,7 @@ def _calibration_curve(pit, levels, kind):
 
 
 def calibration_error(
-    pit: Float[ArrayLike, "*shape"],
+    pit: Float[ArrayLike, " *shape"],
     levels: Float[ArrayLike, " levels"] | None = None,
     *,
     kind: str = "central",
@@ -324,7 +322,7 @@ def calibration_error(
 
 
 def predictive_metrics(
-    y: Float[ArrayLike, "*shape"], predictive: Predictive, *, levels: Sequence[float] = (0.5, 0.9, 0.95)
+    y: Float[ArrayLike, " *shape"], predictive: Predictive, *, levels: Sequence[float] = (0.5, 0.9, 0.95)
 ) -> dict[str, Float[Array, ""]]:
     """Every score of a predictive mixture against observations, in one dict.
 

@@ -81,16 +81,20 @@ def plot_bands(
     """
     x = np.asarray(x)
     if predictive.means.shape[1:] != x.shape:
-        raise ValueError(f"plot_bands needs a predictive of shape (members, {x.shape[0]}), got {predictive.means.shape}")
+        raise ValueError(
+            f"plot_bands needs a predictive of shape (members, {x.shape[0]}), got {predictive.means.shape}"
+        )
     mean = np.asarray(predictive.mean)
     epi = np.asarray(predictive.epistemic_std)
     total = np.asarray(predictive.std)
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
-    ax.fill_between(x, mean - 2 * total, mean + 2 * total, color="tab:blue", alpha=0.18, lw=0,
-                    label="mean ± 2 total std")
-    ax.fill_between(x, mean - 2 * epi, mean + 2 * epi, color="tab:blue", alpha=0.4, lw=0,
-                    label="mean ± 2 epistemic std")
+    ax.fill_between(
+        x, mean - 2 * total, mean + 2 * total, color="tab:blue", alpha=0.18, lw=0, label="mean ± 2 total std"
+    )
+    ax.fill_between(
+        x, mean - 2 * epi, mean + 2 * epi, color="tab:blue", alpha=0.4, lw=0, label="mean ± 2 epistemic std"
+    )
     if x_train is not None and y_train is not None:
         ax.scatter(np.asarray(x_train), np.asarray(y_train), s=6, color="black", alpha=0.6, label="training data")
     if truth is not None:

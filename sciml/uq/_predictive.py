@@ -7,7 +7,7 @@ import jax.scipy.special as jss
 from jaxtyping import Array, ArrayLike, Float
 
 
-def _expand(w: Float[Array, " members"], ndim: int) -> Float[Array, "members ..."]:
+def _expand(w: Float[Array, " members"], ndim: int) -> Float[Array, " members ..."]:
     return jnp.reshape(w, w.shape + (1,) * (ndim - 1))
 
 
@@ -39,14 +39,14 @@ class Predictive(eqx.Module):
         Kendall & Gal, NeurIPS 2017.
     """
 
-    means: Float[Array, "members *shape"]
-    variances: Float[Array, "members *shape"]
+    means: Float[Array, " members *shape"]
+    variances: Float[Array, " members *shape"]
     weights: Float[Array, " members"]
 
     def __init__(
         self,
-        means: Float[ArrayLike, "members *shape"],
-        variances: Float[ArrayLike, "members *shape"] | None = None,
+        means: Float[ArrayLike, " members *shape"],
+        variances: Float[ArrayLike, " members *shape"] | None = None,
         weights: Float[ArrayLike, " members"] | None = None,
     ):
         """**Arguments:**
@@ -82,48 +82,48 @@ class Predictive(eqx.Module):
         """The number of mixture components (dropped ones included)."""
         return self.means.shape[0]
 
-    def _w(self) -> Float[Array, "members ..."]:
+    def _w(self) -> Float[Array, " members ..."]:
         return _expand(self.weights, self.means.ndim)
 
     @property
-    def mean(self) -> Float[Array, "*shape"]:
+    def mean(self) -> Float[Array, " *shape"]:
         """The predictive mean, `sum_k w_k mu_k`."""
         return jnp.sum(self._w() * self.means, axis=0)
 
     @property
-    def epistemic_variance(self) -> Float[Array, "*shape"]:
+    def epistemic_variance(self) -> Float[Array, " *shape"]:
         """The spread of the member means, `sum_k w_k (mu_k - mean)^2`."""
         return jnp.sum(self._w() * (self.means - self.mean[None]) ** 2, axis=0)
 
     @property
-    def aleatoric_variance(self) -> Float[Array, "*shape"]:
+    def aleatoric_variance(self) -> Float[Array, " *shape"]:
         """The mean member variance, `sum_k w_k sigma_k^2`."""
         return jnp.sum(self._w() * self.variances, axis=0)
 
     @property
-    def variance(self) -> Float[Array, "*shape"]:
+    def variance(self) -> Float[Array, " *shape"]:
         """The total predictive variance, epistemic plus aleatoric."""
         return self.epistemic_variance + self.aleatoric_variance
 
     @property
-    def epistemic_std(self) -> Float[Array, "*shape"]:
+    def epistemic_std(self) -> Float[Array, " *shape"]:
         """The square root of [`epistemic_variance`][]."""
         return jnp.sqrt(self.epistemic_variance)
 
     @property
-    def aleatoric_std(self) -> Float[Array, "*shape"]:
+    def aleatoric_std(self) -> Float[Array, " *shape"]:
         """The square root of [`aleatoric_variance`][]."""
         return jnp.sqrt(self.aleatoric_variance)
 
     @property
-    def std(self) -> Float[Array, "*shape"]:
+    def std(self) -> Float[Array, " *shape"]:
         """The total predictive standard deviation."""
         return jnp.sqrt(self.variance)
 
     # The evaluation methods are compiled as a whole: called outside `jit` (problems,
     # notebooks), op-by-op dispatch would compile every primitive separately.
     @eqx.filter_jit
-    def cdf(self, y: Float[ArrayLike, "*shape"]) -> Float[Array, "*shape"]:
+    def cdf(self, y: Float[ArrayLike, " *shape"]) -> Float[Array, " *shape"]:
         """The mixture's cumulative distribution function at `y` (the PIT value of `y`).
 
         **Arguments:**
@@ -142,7 +142,7 @@ class Predictive(eqx.Module):
         return jnp.sum(self._w() * per_member, axis=0)
 
     @eqx.filter_jit
-    def log_prob(self, y: Float[ArrayLike, "*shape"]) -> Float[Array, "*shape"]:
+    def log_prob(self, y: Float[ArrayLike, " *shape"]) -> Float[Array, " *shape"]:
         """The mixture's log-density at `y`, per entry (`-inf` for point masses off `y`).
 
         **Arguments:**
@@ -162,7 +162,7 @@ class Predictive(eqx.Module):
         return jax.nn.logsumexp(log_w + log_n, axis=0)
 
     @eqx.filter_jit
-    def quantile(self, q: Float[ArrayLike, "*levels"]) -> Float[Array, "..."]:
+    def quantile(self, q: Float[ArrayLike, " *levels"]) -> Float[Array, "..."]:
         """Quantiles of the mixture, solved by bisection on its CDF for every entry at once.
 
         The mixture CDF has no closed-form inverse, but it is monotone and bracketed by
@@ -203,9 +203,7 @@ class Predictive(eqx.Module):
         out = jax.vmap(solve)(flat)
         return jnp.reshape(out, q.shape + self.means.shape[1:])
 
-    def interval(
-        self, level: float | Float[ArrayLike, ""]
-    ) -> tuple[Float[Array, "*shape"], Float[Array, "*shape"]]:
+    def interval(self, level: float | Float[ArrayLike, ""]) -> tuple[Float[Array, " *shape"], Float[Array, " *shape"]]:
         """The central prediction interval holding probability `level`.
 
         **Arguments:**

@@ -1,0 +1,9 @@
+"""Implicit layers and deep equilibrium models, differentiated by the implicit function theorem."""
+
+from .._results import result_message as result_message, RESULTS as RESULTS
+from ._deq import DEQ as DEQ
+from ._implicit import (
+    implicit_solve as implicit_solve,
+    ImplicitLayer as ImplicitLayer,
+    ImplicitSolution as ImplicitSolution,
+)

@@ -1,0 +1,16 @@
+"""Classical PDE building blocks: differentiable linear elliptic solves and the method of lines."""
+
+from ._diffusion import (
+    diffusion_matrix as diffusion_matrix,
+    DiffusionOperator as DiffusionOperator,
+    solve_diffusion as solve_diffusion,
+)
+from ._method_of_lines import (
+    burgers_flux_divergence as burgers_flux_divergence,
+    fd_derivative as fd_derivative,
+    MethodOfLines as MethodOfLines,
+    PeriodicGrid as PeriodicGrid,
+    spectral_derivative as spectral_derivative,
+    spectral_downsample as spectral_downsample,
+    ViscousBurgers as ViscousBurgers,
+)

@@ -1,0 +1,48 @@
+"""Physics-informed neural networks: problems, domains, conditions, losses and training schedules."""
+
+from ._box import Box as Box, Interval as Interval
+from ._causal import CausalWeighting as CausalWeighting
+from ._conditions import (
+    AbstractCondition as AbstractCondition,
+    Constant as Constant,
+    Dirichlet as Dirichlet,
+    Initial as Initial,
+    Neumann as Neumann,
+    Observations as Observations,
+    Periodic as Periodic,
+)
+from ._constraints import HardConstraint as HardConstraint
+from ._derivatives import (
+    AbstractDerivativeMethod as AbstractDerivativeMethod,
+    derivative as derivative,
+    derivatives as derivatives,
+    Forward as Forward,
+    ForwardOverReverse as ForwardOverReverse,
+    grad as grad,
+    hessian as hessian,
+    laplacian as laplacian,
+    Reverse as Reverse,
+    Taylor as Taylor,
+    TrialFunction as TrialFunction,
+)
+from ._disk import Disk as Disk
+from ._domain import AbstractDomain as AbstractDomain
+from ._least_squares import least_squares_stage as least_squares_stage, subset_points as subset_points
+from ._loss import make_loss as make_loss, PINNLoss as PINNLoss
+from ._model import PINN as PINN
+from ._polygon import Polygon as Polygon
+from ._problem import PDEProblem as PDEProblem
+from ._resampling import (
+    AbstractResampling as AbstractResampling,
+    FixedPoints as FixedPoints,
+    RAD as RAD,
+    Resample as Resample,
+)
+from ._sampling import unit_cube as unit_cube
+from ._space_time import SpaceTime as SpaceTime
+from ._train import PINNSolution as PINNSolution, train as train
+from ._weighting import (
+    AbstractWeighting as AbstractWeighting,
+    FixedWeighting as FixedWeighting,
+    GradNormWeighting as GradNormWeighting,
+)
