@@ -102,7 +102,7 @@ training and test sets, compilation included). The same for MC dropout, prefixed
 `mc_dropout_samples` (the number of passes), `mc_dropout_parameters`,
 `mc_dropout_train_time_s`, `mc_dropout_predict_time_s`.
 `model.eqx` + `model.json`: the ensemble, with its `sciml.uq.build_ensemble`
-specification under `ensemble` (`sciml.train.load("model.eqx")` rebuilds it) and
+specification under `ensemble` (`sciml.uq.load_ensemble("model.eqx")` rebuilds it) and
 `u_scale`; a member maps `log k` of shape (1, 66) to $u / u_{scale}$ of shape (1, 66).
 The MC-dropout network is not saved.
 `predictions.npz`: `x` (66,) the grid, `log_k` (m, 66) the test coefficients, `u_true`

@@ -62,8 +62,7 @@ the in-distribution test points: `nll` (mixture), `gaussian_nll`, `crps`, `rmse`
 `min_epistemic_ratio`), and `mc_` versions of the ratios; `coverage_90_ok` (ensemble
 90% coverage within [0.85, 0.95]); `members`, `parameters` (per member).
 `model.eqx` + `model.json`: the ensemble, with its `sciml.uq.build_ensemble`
-specification under `ensemble` (`sciml.train.load("model.eqx",
-like=sciml.uq.ensemble_skeleton(spec))`).
+specification under `ensemble` (`sciml.uq.load_ensemble("model.eqx")`).
 `predictions.npz`: `x` (n,) test inputs, `y` (n,) noisy test targets, `mean` (n,)
 and `std` (n,) the ensemble's predictive mean and total standard deviation,
 `epistemic_std` (n,), `aleatoric_std` (n,), `in_gap` (n,) and `outside` (n,) booleans,

@@ -90,7 +90,7 @@ observations), `initial_states` (the members' fitted
 $u(0)$), `parameters` (per network), `final_loss` (per member).
 `model.eqx` + `model.json`: the ensemble of missing-term networks with their priors and
 anchors, with its `sciml.uq.build_ensemble` specification under `ensemble`, so
-`sciml.train.load("model.eqx")` rebuilds it; `member(u)` is $U_k(u) + \beta P_k(u)$;
+`sciml.uq.load_ensemble("model.eqx")` rebuilds it; `member(u)` is $U_k(u) + \beta P_k(u)$;
 the metadata holds the members' `initial_states` and the known terms.
 `predictions.npz`: `t` (n,) times on $[0, t_{forecast}]$, `y_true` (n, 2) the reference,
 `member_ys` (K, n, 2) every member's trajectory (NaN where a solve failed), `used` (K,)

@@ -1,5 +1,7 @@
 """sciml: physics-informed scientific machine learning on JAX and Equinox."""
 
+import importlib.metadata
+
 from . import (
     data as data,
     implicit as implicit,
@@ -15,4 +17,7 @@ from . import (
 )
 
 
-__version__ = "0.1.0"
+try:
+    __version__ = importlib.metadata.version("sciml")
+except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "unknown"

@@ -96,8 +96,10 @@ def test_lv_saved_ensemble_reloads_from_its_metadata(tmp_path):
     saved = lve.networks_only(ensemble)
     spec = lve.ensemble_spec(config, data)
     # `load` rebuilds the skeleton from the spec alone and checks every array against it.
-    sciml.train.save(tmp_path / "model.eqx", saved, ensemble=spec)
-    loaded = sciml.train.load(tmp_path / "model.eqx")
+    uq.save_ensemble(tmp_path / "model.eqx", saved, spec)
+    loaded = uq.load_ensemble(tmp_path / "model.eqx")
+    with pytest.raises(ValueError, match="sciml.uq.load_ensemble"):
+        sciml.train.load(tmp_path / "model.eqx")
     u = jnp.asarray([0.5, 2.0])
     np.testing.assert_allclose(
         np.asarray(loaded(u)), np.asarray(eqx.filter_vmap(lambda m: m(u))(ensemble.members)), rtol=1e-6

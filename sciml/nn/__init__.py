@@ -1,5 +1,6 @@
 from ._activations import activation_names as activation_names, get_activation as get_activation
 from ._batch_norm import BatchNorm as BatchNorm
+from ._buffers import AbstractBuffer as AbstractBuffer
 from ._cast import cast as cast
 from ._cnn import CNN as CNN
 from ._features import FourierFeatures as FourierFeatures, Normaliser as Normaliser

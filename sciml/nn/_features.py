@@ -8,11 +8,12 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._buffers import AbstractBuffer
 from ._custom_types import StatisticLike
 from ._misc import check_shape
 
 
-class FourierFeatures(eqx.Module):
+class FourierFeatures(AbstractBuffer):
     """Random Fourier feature embedding `x -> [cos(2 pi B x), sin(2 pi B x)]`.
 
     The frequency matrix `B` has entries drawn from `N(0, sigma^2)` and is fixed:
@@ -74,7 +75,7 @@ class FourierFeatures(eqx.Module):
         return jnp.concatenate([jnp.cos(phase), jnp.sin(phase)])
 
 
-class Normaliser(eqx.Module):
+class Normaliser(AbstractBuffer):
     """A fixed affine normalisation `x -> (x - mean) / std`, and its inverse.
 
     The statistics have the shape of the leading axes of a sample (`()` for scalars,

@@ -1,6 +1,6 @@
 """The study harness: run a problem module end to end and write its outputs."""
 
-from ._config import (
+from .._config import (
     accepted_keys as accepted_keys,
     build_config as build_config,
     ConfigError as ConfigError,

@@ -12,8 +12,7 @@ import numpy as np
 from jaxtyping import ArrayLike, PRNGKeyArray, PyTree
 from matplotlib.figure import Figure
 
-from .._misc import atomic_write
-from ._misc import write_json
+from .._misc import atomic_write, write_json
 from ._plots import plot_history
 
 

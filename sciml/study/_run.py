@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._config import build_config, config_to_dict, ConfigError, parse_overrides
+from .._config import build_config, config_to_dict, ConfigError, parse_overrides
+from .._misc import to_jsonable, versions, write_json
 from ._context import RunContext
-from ._misc import to_jsonable, versions, write_json
 
 
 _PROBLEM_ATTRIBUTES = ("Config", "QUICK", "DESCRIPTION", "run")

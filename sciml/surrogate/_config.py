@@ -10,8 +10,8 @@ import equinox as eqx
 import jax.random as jr
 
 from .. import nn
+from .._config import accepted_keys, build_config, ConfigError, parse_overrides
 from ..data import Layout
-from ..study import accepted_keys, build_config, ConfigError, parse_overrides
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,10 +13,11 @@ import jax.random as jr
 import numpy as np
 
 from .. import nn
+from .._config import ConfigError
+from .._misc import to_jsonable, versions, write_json
 from ..data import BatchStream, fit_normaliser, fit_stream, load, Samples, SimulationData, split_indices
 from ..nn import Normaliser
-from ..study import ConfigError, RunContext
-from ..study._misc import to_jsonable, versions, write_json
+from ..study import RunContext
 from ..train import count_parameters, fit
 from ._config import config_dict, FitConfig, model_config, parse_fit_config, parse_model_overrides, split_overrides
 from ._evaluate import error_metrics, loss, metrics, predict_pairs, predict_trajectories

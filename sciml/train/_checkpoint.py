@@ -9,7 +9,7 @@ from typing import Any
 import equinox as eqx
 from jaxtyping import PyTree
 
-from .._misc import atomic_write, atomic_write_json
+from .._misc import atomic_write, write_json
 
 
 POINTER = "checkpoint.json"
@@ -28,7 +28,9 @@ def write_checkpoint(directory: str | os.PathLike, step: int, tree: PyTree, meta
     buf = io.BytesIO()
     eqx.tree_serialise_leaves(buf, tree)
     atomic_write(directory / name, lambda f: f.write(buf.getvalue()))
-    atomic_write_json(directory / POINTER, {**meta, "format": FORMAT, "step": step, "file": name})
+    write_json(
+        directory / POINTER, {**meta, "format": FORMAT, "step": step, "file": name}, sort_keys=True, strict=False
+    )
     for old in directory.glob("checkpoint-*.eqx"):
         if old.name != name:
             old.unlink(missing_ok=True)

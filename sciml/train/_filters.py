@@ -9,6 +9,8 @@ import jax.tree_util as jtu
 import numpy as np
 from jaxtyping import PyTree
 
+from ..nn import AbstractBuffer
+
 
 Selector = str | Callable[[Any], Any]
 
@@ -18,9 +20,7 @@ def _is_param(leaf: Any) -> bool:
 
 
 def _fixed_types() -> tuple[type, ...]:
-    from ..nn import FourierFeatures, Normaliser
-
-    return (eqx.nn.StateIndex, FourierFeatures, Normaliser)
+    return (eqx.nn.StateIndex, AbstractBuffer)
 
 
 def _state_index_mask(model: PyTree) -> PyTree:

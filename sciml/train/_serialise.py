@@ -12,7 +12,7 @@ import jax.tree_util as jtu
 import numpy as np
 from jaxtyping import PyTree
 
-from .._misc import atomic_write, atomic_write_json
+from .._misc import atomic_write, versions, write_json
 
 
 FORMAT = "sciml-model-1"
@@ -31,15 +31,6 @@ def _signature(tree: PyTree) -> list[tuple[str, str]]:
         shape = ",".join(str(d) for d in np.shape(leaf))
         out.append((jtu.keystr(path), f"{np.dtype(leaf.dtype).name}[{shape}]"))
     return out
-
-
-def _versions() -> dict[str, str]:
-    import equinox
-    import optax
-
-    from .. import __version__
-
-    return {"sciml": __version__, "jax": jax.__version__, "equinox": equinox.__version__, "optax": optax.__version__}
 
 
 def metadata_path(path: str | os.PathLike) -> Path:
@@ -73,13 +64,13 @@ def save(path: str | os.PathLike, model: PyTree, **metadata: Any) -> None:
     if isinstance(model, tuple) and len(model) == 2 and isinstance(model[1], eqx.nn.State):
         meta.setdefault("has_state", True)
     meta["format"] = FORMAT
-    meta["versions"] = _versions()
+    meta["versions"] = versions()
     meta["leaves"] = [f"{p} {s}" for p, s in _signature(model)]
     json.dumps(meta, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
     buf = io.BytesIO()
     eqx.tree_serialise_leaves(buf, model)
     atomic_write(path, lambda f: f.write(buf.getvalue()))
-    atomic_write_json(metadata_path(path), meta)
+    write_json(metadata_path(path), meta, sort_keys=True, strict=False)
 
 
 def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -157,10 +148,7 @@ def _skeleton(meta: dict[str, Any], path: Path) -> PyTree:
     from .. import nn
 
     if "ensemble" in meta:
-        # Ensembles record their member spec; the member axis is rebuilt by sciml.uq.
-        from ..uq import ensemble_skeleton
-
-        return ensemble_skeleton(meta["ensemble"])
+        raise ValueError(f"{path} holds an ensemble: load it with sciml.uq.load_ensemble")
     name, config = meta.get("architecture"), meta.get("config")
     if name is None or config is None:
         raise ValueError(

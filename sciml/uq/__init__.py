@@ -22,4 +22,5 @@ from ._metrics import (
 from ._optim import member_optimizer as member_optimizer
 from ._plots import plot_bands as plot_bands, plot_calibration as plot_calibration
 from ._predictive import Predictive as Predictive
+from ._serialise import load_ensemble as load_ensemble, save_ensemble as save_ensemble
 from ._sharding import member_mesh as member_mesh, shard_members as shard_members

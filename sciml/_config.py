@@ -1,4 +1,4 @@
-"""Typed `--set key=value` overrides for a problem's frozen `Config` dataclass."""
+"""Typed `--set key=value` overrides for a frozen `Config` dataclass (problems' and `sciml fit`'s)."""
 
 import dataclasses
 import json
