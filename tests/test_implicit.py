@@ -187,7 +187,7 @@ def test_trains_inside_fit(getkey):
         return jnp.mean((jax.vmap(model)(x)[:, 0] - y) ** 2)
 
     result = fit(deq, loss, (xs, ys), {"name": "adam", "learning_rate": 1e-2}, steps=30, key=getkey(), quiet=True)
-    assert isinstance(result.model, DEQ)
+    assert isinstance(result.model, ImplicitLayer) and result.model.fixed_point
     assert result.losses[-1] < 0.5 * result.losses[0], result.losses
 
 
@@ -224,3 +224,6 @@ def test_errors(getkey):
         ImplicitLayer(_residual(getkey()), (0,))
     with pytest.raises((ValueError, TypeError), match="max_steps"):
         DEQ(_tanh_map(getkey()), (3,), max_steps=0)
+    # A fixed-point solver on a residual would silently solve the wrong equation.
+    with pytest.raises(ValueError, match="fixed_point=True"):
+        ImplicitLayer(_residual(getkey()), (3,), solver=optx.FixedPointIteration(rtol=1e-6, atol=1e-6))

@@ -154,17 +154,20 @@ def implicit_solve(
 
 
 class ImplicitLayer(eqx.Module):
-    """An implicit layer: the output `z*(x)` solves `g(z*, x; theta) = 0`.
+    """An implicit layer: the output `z*(x)` solves `g(z*, x; theta) = 0`, or `z* = f(z*, x; theta)`.
 
-    The residual `g` is any callable pytree `fn(z, x) -> r` with `r` of `z`'s shape,
-    typically an `eqx.Module` holding a `sciml.nn` network (its arrays are `theta`).
-    The layer is called on one sample, batches with `jax.vmap`, and trains inside
-    `sciml.train.fit` like any other model. The forward solve is an optimistix root
-    find (Newton by default); the gradient with respect to `x` and `theta` is given by
-    the implicit function theorem through one lineax solve of the adjoint system
-    `(dg/dz)^T lambda = z_bar`, so it is independent of how the forward solve got to
-    `z*` and costs no memory per iteration (Amos & Kolter 2017, OptNet; Bai, Kolter &
-    Koltun 2019, *Deep Equilibrium Models*, section 3.1).
+    The function `fn(z, x)` is any callable pytree returning an array of `z`'s shape,
+    typically an `eqx.Module` holding a `sciml.nn` network (its arrays are `theta`): a
+    residual `g` by default, or with `fixed_point=True` a map `f` whose fixed point is
+    the output, the infinitely deep weight-tied network of Bai, Kolter & Koltun 2019
+    (*Deep Equilibrium Models*; build one with [`sciml.implicit.DEQ`][]). The layer is
+    called on one sample, batches with `jax.vmap`, and trains inside `sciml.train.fit`
+    like any other model. The forward solve is an optimistix root find (Newton by
+    default) or fixed-point iteration; the gradient with respect to `x` and `theta` is
+    given by the implicit function theorem through one lineax solve of the adjoint
+    system `(dg/dz)^T lambda = z_bar` at `z*`, so it is independent of how the forward
+    solve got there and costs no memory per iteration (Amos & Kolter 2017, OptNet; Bai
+    et al. 2019, theorem 1 and section 3.1).
 
     ```python
     class Residual(eqx.Module):
@@ -181,28 +184,34 @@ class ImplicitLayer(eqx.Module):
 
     fn: Callable[..., Array]
     z_shape: tuple[int, ...] = eqx.field(static=True)
-    solver: RootFinder
+    solver: RootFinder | optx.AbstractFixedPointSolver
     linear_solver: lx.AbstractLinearSolver
     max_steps: int = eqx.field(static=True)
     throw: bool = eqx.field(static=True)
+    fixed_point: bool = eqx.field(static=True)
 
     def __init__(
         self,
         fn: Callable[..., Array],
         z_shape: tuple[int, ...],
         *,
-        solver: RootFinder = optx.Newton(rtol=1e-6, atol=1e-6),
+        fixed_point: bool = False,
+        solver: RootFinder | optx.AbstractFixedPointSolver = optx.Newton(rtol=1e-6, atol=1e-6),
         linear_solver: lx.AbstractLinearSolver = lx.AutoLinearSolver(well_posed=True),
         max_steps: int = 256,
         throw: bool = True,
     ):
         """**Arguments:**
 
-        - `fn`: the residual `g(z, x)`, returning an array of shape `z_shape`.
+        - `fn`: the residual `g(z, x)` (or with `fixed_point=True` the map `f(z, x)`),
+            returning an array of shape `z_shape`.
         - `z_shape`: the shape of `z` (`()` for a scalar).
-        - `solver`: an optimistix root finder (or least-squares solver / minimiser).
-            The default Newton's method (with a dense Jacobian) suits small `z`; for
-            large `z` use e.g. `optx.Newton(..., linear_solver=lx.GMRES(...))`.
+        - `fixed_point`: whether `fn` is a fixed-point map rather than a residual.
+        - `solver`: an optimistix root finder (or least-squares solver / minimiser),
+            applied to `f(z, x) - z` for a fixed-point map, which also accepts an
+            optimistix fixed-point solver (e.g. `optx.FixedPointIteration` for a
+            contraction). The default Newton's method (with a dense Jacobian) suits
+            small `z`; for large `z` use e.g. `optx.Newton(..., linear_solver=lx.GMRES(...))`.
         - `linear_solver`: the lineax solver of the adjoint system in the backward
             pass; the default LU suits small `z`, `lx.GMRES` is matrix-free.
         - `max_steps`: the forward solver's step limit.
@@ -212,14 +221,27 @@ class ImplicitLayer(eqx.Module):
 
         **Raises:**
 
-        A `ValueError` for a bad `z_shape` or `max_steps`.
+        A `ValueError` for a bad `z_shape` or `max_steps`, or a fixed-point solver
+        given for a residual.
         """
+        name = "DEQ" if fixed_point else "ImplicitLayer"
+        if not fixed_point and isinstance(solver, optx.AbstractFixedPointSolver):
+            raise ValueError(
+                f"ImplicitLayer: {type(solver).__name__} finds fixed points, but fn is a residual; "
+                "pass fixed_point=True (or use sciml.implicit.DEQ) if fn(z, x) is a map whose fixed point you want"
+            )
         self.fn = fn
-        self.z_shape = _check_layer_args("ImplicitLayer", z_shape, max_steps)
+        self.z_shape = _check_layer_args(name, z_shape, max_steps)
         self.solver = solver
         self.linear_solver = linear_solver
         self.max_steps = max_steps
         self.throw = throw
+        self.fixed_point = fixed_point
+
+    @property
+    def name(self) -> str:
+        """`"DEQ"` for a fixed-point layer, `"ImplicitLayer"` otherwise (used in messages)."""
+        return "DEQ" if self.fixed_point else "ImplicitLayer"
 
     def solve(self, x: Float[Array, " *x"], z0: Float[Array, " *z"] | None = None) -> ImplicitSolution:
         """Solve for one sample and return the solution with its result code.
@@ -241,13 +263,13 @@ class ImplicitLayer(eqx.Module):
         return implicit_solve(
             self.fn,
             x,
-            _initial_guess("ImplicitLayer", self.z_shape, x, z0),
-            fixed_point=False,
+            _initial_guess(self.name, self.z_shape, x, z0),
+            fixed_point=self.fixed_point,
             solver=self.solver,
             linear_solver=self.linear_solver,
             max_steps=self.max_steps,
             throw=self.throw,
-            name="ImplicitLayer",
+            name=self.name,
         )
 
     def __call__(self, x: Float[Array, " *x"], z0: Float[Array, " *z"] | None = None) -> Float[Array, " *z"]:
@@ -265,6 +287,26 @@ class ImplicitLayer(eqx.Module):
         As [`ImplicitLayer.solve`][].
         """
         return self.solve(x, z0).value
+
+
+def DEQ(
+    fn: Callable[..., Array],
+    z_shape: tuple[int, ...],
+    *,
+    solver: RootFinder | optx.AbstractFixedPointSolver = optx.Newton(rtol=1e-6, atol=1e-6),
+    linear_solver: lx.AbstractLinearSolver = lx.AutoLinearSolver(well_posed=True),
+    max_steps: int = 256,
+    throw: bool = True,
+) -> ImplicitLayer:
+    """A deep equilibrium layer: the output `z*(x)` is a fixed point `z* = f(z*, x; theta)`.
+
+    The map `f` is typically an `eqx.Module` holding a `sciml.nn` network, e.g.
+    `f(z, x) = tanh(W z + net(x))` (Bai, Kolter & Koltun 2019). This is
+    [`ImplicitLayer`][]`(fn, z_shape, fixed_point=True, ...)`; see it for the arguments.
+    """
+    return ImplicitLayer(
+        fn, z_shape, fixed_point=True, solver=solver, linear_solver=linear_solver, max_steps=max_steps, throw=throw
+    )
 
 
 def _check_layer_args(name: str, z_shape: tuple[int, ...], max_steps: int) -> tuple[int, ...]:
