@@ -717,3 +717,14 @@ def test_activations_by_name_match_their_formulas():
     np.testing.assert_allclose(nn.get_activation("rbf")(x), np.exp(-(np.asarray(x) ** 2)), rtol=1e-12)
     np.testing.assert_allclose(nn.get_activation("tanh")(x), np.tanh(np.asarray(x)), rtol=1e-12)
     np.testing.assert_allclose(nn.get_activation("softplus")(x), np.log1p(np.exp(np.asarray(x))), rtol=1e-12)
+
+
+def test_resnet_depths_follow_the_paper_table(getkey):
+    # He et al. 2016, Table 1: blocks per stage (basic for 18/34, bottleneck from 50 on).
+    for depth, blocks, kind in ((18, 8, nn.BasicBlock), (101, 33, nn.BottleneckBlock), (152, 50, nn.BottleneckBlock)):
+        model, _ = eqx.filter_eval_shape(
+            lambda k, d=depth: eqx.nn.make_with_state(nn.resnet)(d, 1, 1, num_classes=2, width=1, key=k), getkey()
+        )
+        assert len(model.blocks) == blocks and isinstance(model.blocks[0], kind)
+    with pytest.raises(ValueError, match=r"depth must be one of \[18, 34, 50, 101, 152\], got 19"):
+        nn.resnet(19, 1, 1, num_classes=2, key=getkey())

@@ -16,6 +16,6 @@ from ._registry import (
     is_stateful as is_stateful,
 )
 from ._residual_blocks import BasicBlock as BasicBlock, BottleneckBlock as BottleneckBlock
-from ._resnet import ResNet as ResNet, resnet18 as resnet18, resnet34 as resnet34, resnet50 as resnet50
+from ._resnet import ResNet as ResNet, resnet as resnet
 from ._spectral_conv import SpectralConv as SpectralConv
 from ._transformer import Transformer as Transformer, TransformerBlock as TransformerBlock

@@ -1,5 +1,6 @@
 """Build any architecture from a name and a JSON-serialisable configuration."""
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from ._cnn import CNN
 from ._field_resnet import FieldResNet
 from ._fno import FNO
 from ._mlp import MLP
-from ._resnet import resnet18, resnet34, resnet50
+from ._resnet import resnet
 from ._transformer import Transformer
 
 
@@ -111,9 +112,9 @@ _REGISTRY: dict[str, dict[str | None, tuple[Callable, dict[str, Any]]]] = {
     "mlp": {None: (MLP, _MLP)},
     "cnn": {None: (CNN, _CNN)},
     "resnet": {
-        "resnet18": (resnet18, _RESNET),
-        "resnet34": (resnet34, _RESNET),
-        "resnet50": (resnet50, _RESNET),
+        "resnet18": (functools.partial(resnet, 18), _RESNET),
+        "resnet34": (functools.partial(resnet, 34), _RESNET),
+        "resnet50": (functools.partial(resnet, 50), _RESNET),
         "field": (FieldResNet, _FIELD_RESNET),
     },
     "transformer": {None: (Transformer, _TRANSFORMER)},

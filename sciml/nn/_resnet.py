@@ -168,7 +168,18 @@ class ResNet(eqx.Module):
         return y if state is None else (y, state)
 
 
-def resnet18(
+# He et al. 2016, Table 1: the block kind and blocks per stage of each standard depth.
+_DEPTHS: dict[int, tuple[str, tuple[int, ...]]] = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+
+
+def resnet(
+    depth: int,
     num_spatial_dims: int,
     in_channels: int,
     *,
@@ -178,10 +189,11 @@ def resnet18(
     key: PRNGKeyArray,
     **options,
 ) -> ResNet:
-    """ResNet-18: basic blocks, (2, 2, 2, 2) per stage.
+    """A standard-depth ResNet: 18 or 34 (basic blocks), 50, 101 or 152 (bottleneck blocks).
 
     **Arguments:**
 
+    - `depth`: 18, 34, 50, 101 or 152.
     - `num_spatial_dims`: 1, 2 or 3.
     - `in_channels`: the channels of one input sample.
     - `out_size` / `num_classes`: the head size; give exactly one.
@@ -195,106 +207,23 @@ def resnet18(
     A `ResNet`, stateful when `batch_norm=True` (the default): build it through
     `eqx.nn.make_with_state` or `sciml.nn.build_with_state`.
 
-    ??? cite
+    **Raises:**
 
-        He, Zhang, Ren & Sun, Deep Residual Learning for Image Recognition, CVPR 2016,
-        Table 1.
-    """
-    return ResNet(
-        num_spatial_dims,
-        in_channels,
-        "basic",
-        (2, 2, 2, 2),
-        out_size=out_size,
-        num_classes=num_classes,
-        width=width,
-        key=key,
-        **options,
-    )
-
-
-def resnet34(
-    num_spatial_dims: int,
-    in_channels: int,
-    *,
-    out_size: int | Literal["scalar"] | None = None,
-    num_classes: int | None = None,
-    width: int = 64,
-    key: PRNGKeyArray,
-    **options,
-) -> ResNet:
-    """ResNet-34: basic blocks, (3, 4, 6, 3) per stage.
-
-    **Arguments:**
-
-    - `num_spatial_dims`: 1, 2 or 3.
-    - `in_channels`: the channels of one input sample.
-    - `out_size` / `num_classes`: the head size; give exactly one.
-    - `width`: the base width (64 in the paper; e.g. 4 gives a tiny network).
-    - `key`: the PRNG key for the initialisation.
-    - `**options`: further keywords of `ResNet` (`activation`, `batch_norm`,
-        `bn_momentum`, `padding_mode`, `dropout`).
-
-    **Returns:**
-
-    A `ResNet`, stateful when `batch_norm=True` (the default): build it through
-    `eqx.nn.make_with_state` or `sciml.nn.build_with_state`.
+    `ValueError` for a depth not in the table.
 
     ??? cite
 
         He, Zhang, Ren & Sun, Deep Residual Learning for Image Recognition, CVPR 2016,
         Table 1.
     """
+    if isinstance(depth, bool) or depth not in _DEPTHS:
+        raise ValueError(f"resnet: depth must be one of {sorted(_DEPTHS)}, got {depth!r}")
+    block, stages = _DEPTHS[depth]
     return ResNet(
         num_spatial_dims,
         in_channels,
-        "basic",
-        (3, 4, 6, 3),
-        out_size=out_size,
-        num_classes=num_classes,
-        width=width,
-        key=key,
-        **options,
-    )
-
-
-def resnet50(
-    num_spatial_dims: int,
-    in_channels: int,
-    *,
-    out_size: int | Literal["scalar"] | None = None,
-    num_classes: int | None = None,
-    width: int = 64,
-    key: PRNGKeyArray,
-    **options,
-) -> ResNet:
-    """ResNet-50: bottleneck blocks, (3, 4, 6, 3) per stage.
-
-    **Arguments:**
-
-    - `num_spatial_dims`: 1, 2 or 3.
-    - `in_channels`: the channels of one input sample.
-    - `out_size` / `num_classes`: the head size; give exactly one.
-    - `width`: the base width (64 in the paper; e.g. 4 gives a tiny network).
-    - `key`: the PRNG key for the initialisation.
-    - `**options`: further keywords of `ResNet` (`activation`, `batch_norm`,
-        `bn_momentum`, `padding_mode`, `dropout`).
-
-    **Returns:**
-
-    A `ResNet`, stateful when `batch_norm=True` (the default): build it through
-    `eqx.nn.make_with_state` or `sciml.nn.build_with_state`.
-
-    ??? cite
-
-        He, Zhang, Ren & Sun, Deep Residual Learning for Image Recognition, CVPR 2016,
-        Table 1.
-    """
-    return ResNet(
-        num_spatial_dims,
-        in_channels,
-        "bottleneck",
-        (3, 4, 6, 3),
+        block,
+        stages,
         out_size=out_size,
         num_classes=num_classes,
         width=width,
