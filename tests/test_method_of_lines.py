@@ -9,15 +9,14 @@ import numpy as np
 import pytest
 
 import sciml.nn
+from problems.burgers_closure import burgers_flux_divergence, ViscousBurgers
 from sciml.ode import ODEModel, trajectory_data, TrajectoryLoss
 from sciml.pde import (
-    burgers_flux_divergence,
     fd_derivative,
     MethodOfLines,
     PeriodicGrid,
     spectral_derivative,
     spectral_downsample,
-    ViscousBurgers,
 )
 from sciml.testing import check_grad
 

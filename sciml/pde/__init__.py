@@ -6,11 +6,9 @@ from ._diffusion import (
     solve_diffusion as solve_diffusion,
 )
 from ._method_of_lines import (
-    burgers_flux_divergence as burgers_flux_divergence,
     fd_derivative as fd_derivative,
     MethodOfLines as MethodOfLines,
     PeriodicGrid as PeriodicGrid,
     spectral_derivative as spectral_derivative,
     spectral_downsample as spectral_downsample,
-    ViscousBurgers as ViscousBurgers,
 )

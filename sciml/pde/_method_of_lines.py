@@ -5,10 +5,9 @@ field `u` on `n` equally spaced points, and the spatial operator becomes a right
 `f(t, u, args)` that an [`sciml.ode.ODEModel`][] integrates in time. This module gives
 
 - periodic spatial operators: central finite-difference derivatives of order 2, 4 and 6
-    ([`fd_derivative`][]), Fourier spectral derivatives ([`spectral_derivative`][]), the
-    conservative, energy-conserving Burgers flux ([`burgers_flux_divergence`][]);
-- the known physics as vector fields: viscous Burgers by finite differences or
-    pseudo-spectrally with 2/3 dealiasing ([`ViscousBurgers`][]);
+    ([`fd_derivative`][]) and Fourier spectral derivatives ([`spectral_derivative`][]),
+    from which a study writes its known physics as an `f(t, u, args)` vector field
+    (`problems/burgers_closure.py` writes viscous Burgers this way);
 - [`MethodOfLines`][], the known operator plus a learned field-to-field correction
     (any `sciml.nn` model mapping `[channels, n] -> [channels, n]`: `FieldResNet`, `FNO`),
     or the network alone;
@@ -23,7 +22,7 @@ TrajectoryLoss(), trajectory_data(ts, fields), ...)` fits rollouts ("solver in t
 differentiable physics to interact with iterative PDE-solvers", NeurIPS 2020; Kochkov et
 al., "Machine learning-accelerated computational fluid dynamics", PNAS 2021; Canuto,
 Hussaini, Quarteroni and Zang, "Spectral methods: fundamentals in single domains",
-Springer 2006 (pseudo-spectral Burgers, the 2/3 rule).
+Springer 2006 (spectral derivatives).
 """
 
 import math
@@ -39,13 +38,11 @@ from ..ode import AbstractVectorField
 
 
 __all__ = [
-    "burgers_flux_divergence",
     "fd_derivative",
     "MethodOfLines",
     "PeriodicGrid",
     "spectral_derivative",
     "spectral_downsample",
-    "ViscousBurgers",
 ]
 
 # Central stencils on a uniform grid: offset -> weight, for (derivative, accuracy).
@@ -186,40 +183,6 @@ def spectral_derivative(
     return jnp.fft.irfft(jnp.fft.rfft(u, axis=-1) * _last_axis(factor, u.ndim), n=n, axis=-1)
 
 
-def burgers_flux_divergence(u: Float[Array, " *batch n"], dx: float) -> Float[Array, " *batch n"]:
-    """`-(u^2/2)_x` in conservative form with the energy-conserving flux.
-
-    `-(F_{i+1/2} - F_{i-1/2}) / dx` with `F_{i+1/2} = (u_i^2 + u_i u_{i+1} + u_{i+1}^2) / 6`:
-    the sum of `u` is conserved exactly (flux form) and so is the discrete energy
-    `sum u^2` (the flux is the skew-symmetric split of the advective and conservative
-    forms), so the inviscid scheme cannot blow up; it is second-order accurate.
-
-    **Reference:** Fornberg, "On a Fourier method for the integration of hyperbolic
-    equations", SIAM J. Numer. Anal. 12 (1975); Jameson, "Formulation of kinetic energy
-    preserving conservative schemes", J. Sci. Comput. 34 (2008).
-
-    **Arguments:**
-
-    - `u`: the field on a uniform periodic grid, grid axis last.
-    - `dx`: the grid spacing (> 0).
-
-    **Returns:**
-
-    The advective tendency, of the shape of `u`.
-
-    **Raises:**
-
-    `ValueError` for a non-positive `dx`.
-    """
-    if not dx > 0:
-        raise ValueError(f"burgers_flux_divergence: dx must be > 0, got {dx!r}")
-    u = jnp.asarray(u)
-    _check_field(u, None, "burgers_flux_divergence")
-    right = jnp.roll(u, -1, axis=-1)
-    flux = (u**2 + u * right + right**2) / 6
-    return -(flux - jnp.roll(flux, 1, axis=-1)) / dx
-
-
 def spectral_downsample(
     u: Float[ArrayLike, " *batch n_fine"], n: int, *, length: float = 2 * math.pi, filter_width: float | None = None
 ) -> Float[Array, " *batch n"]:
@@ -271,86 +234,6 @@ def spectral_downsample(
     return jnp.fft.irfft(jnp.concatenate([coef, pad], axis=-1), n=n, axis=-1)
 
 
-class ViscousBurgers(AbstractVectorField):
-    """Viscous Burgers `u_t + (u^2 / 2)_x = nu u_xx` on a periodic grid, as `f(t, u, args)`.
-
-    - `"fd"`: the conservative energy-conserving flux ([`burgers_flux_divergence`][]) and
-        a central second difference of the given accuracy for the viscous term: the
-        classical coarse-grid solver, which on an under-resolved grid produces
-        dispersive (Gibbs-like) oscillations at shocks.
-    - `"spectral"`: pseudo-spectral, `-(1/2) i k FFT(u^2) - nu k^2 FFT(u)`, with the
-        2/3 rule (modes `|k| > n / 3` zeroed), so products do not alias; spectrally
-        accurate for resolved solutions. Start it from a dealiased field
-        (see `dealias`).
-
-    `nu` as a Python float is a constant; as a float array it is trained with the model.
-    """
-
-    grid: PeriodicGrid
-    nu: Any
-    discretisation: str = eqx.field(static=True)
-    accuracy: int = eqx.field(static=True)
-
-    def __init__(
-        self,
-        grid: PeriodicGrid,
-        nu: float | Float[ArrayLike, ""],
-        *,
-        discretisation: str = "fd",
-        accuracy: int = 2,
-    ):
-        """**Arguments:**
-
-        - `grid`: the [`PeriodicGrid`][].
-        - `nu`: the viscosity (>= 0).
-        - `discretisation`: `"fd"` or `"spectral"`.
-        - `accuracy`: the viscous stencil's order for `"fd"` (2, 4 or 6).
-
-        **Raises:**
-
-        `ValueError` for a negative viscosity or an unknown discretisation or accuracy.
-        """
-        if not isinstance(grid, PeriodicGrid):
-            raise ValueError(f"ViscousBurgers: grid must be a PeriodicGrid, got {type(grid).__name__}")
-        if discretisation not in ("fd", "spectral"):
-            raise ValueError(f"ViscousBurgers: discretisation must be 'fd' or 'spectral', got {discretisation!r}")
-        if (2, accuracy) not in _STENCILS:
-            raise ValueError(f"ViscousBurgers: accuracy must be 2, 4 or 6, got {accuracy!r}")
-        if isinstance(nu, (int, float)):
-            if not (math.isfinite(nu) and nu >= 0):
-                raise ValueError(f"ViscousBurgers: nu must be finite and >= 0, got {nu!r}")
-            nu = float(nu)
-        else:
-            nu = jnp.asarray(nu, dtype=jnp.result_type(float))
-            if nu.shape != ():
-                raise ValueError(f"ViscousBurgers: nu must be a scalar, got shape {nu.shape}")
-        self.grid = grid
-        self.nu = nu
-        self.discretisation = discretisation
-        self.accuracy = int(accuracy)
-
-    def dealias(self, u: Float[ArrayLike, " *batch n"]) -> Float[Array, " *batch n"]:
-        """Zero the modes `|k| > n / 3` of a field (the 2/3 rule's state space)."""
-        u = jnp.asarray(u)
-        _check_field(u, self.grid.n, "ViscousBurgers.dealias")
-        mask = _last_axis(self._mask(), u.ndim)
-        return jnp.fft.irfft(jnp.fft.rfft(u, axis=-1) * mask, n=self.grid.n, axis=-1)
-
-    def _mask(self) -> np.ndarray:
-        return (np.arange(self.grid.n // 2 + 1) <= self.grid.n // 3).astype(float)
-
-    def __call__(self, t: Float[Array, ""], y: Float[Array, " n"], args: PyTree) -> Float[Array, " n"]:
-        del t, args
-        _check_field(y, self.grid.n, "ViscousBurgers")
-        if self.discretisation == "fd":
-            viscous = fd_derivative(y, self.grid.dx, order=2, accuracy=self.accuracy)
-            return burgers_flux_divergence(y, self.grid.dx) + self.nu * viscous
-        k = self.grid.wavenumbers
-        u_hat = jnp.fft.rfft(y)
-        tendency = -0.5j * k * jnp.fft.rfft(y**2) - self.nu * k**2 * u_hat
-        return jnp.fft.irfft(tendency * self._mask(), n=self.grid.n)
-
-
 class MethodOfLines(AbstractVectorField):
     """`du/dt = known(t, u, args) + closure(u)` on a grid: physics plus a learned correction.
 
@@ -376,7 +259,7 @@ class MethodOfLines(AbstractVectorField):
         """**Arguments:**
 
         - `known`: the discretised physics, a vector field `f(t, u, args)` on the grid
-            (e.g. [`ViscousBurgers`][]), or `None`.
+            (e.g. `ViscousBurgers` of `problems/burgers_closure.py`), or `None`.
         - `closure`: a stateless model `[1, n] -> [1, n]`, or `None`.
         - `n`: the number of grid points; default the known field's grid.
 
