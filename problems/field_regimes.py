@@ -59,6 +59,7 @@ Plots: `examples.png`, `confusion.png`, `probabilities.png`, `training.png`.
 """
 
 import dataclasses
+import json
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -378,6 +379,28 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
         parameters=count_parameters(result.model)["trainable"],
     )
     return metrics
+
+
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz` and its final checkpoint."""
+    with np.load(ctx.out / "predictions.npz") as p:
+        test = {k: p[k] for k in p.files}
+    edges = test["length_edges"]
+    names, k = _class_names(edges), len(edges) - 1
+    split = dict(fields=test["fields"], labels=test["labels"], lengths=test["correlation_lengths"])
+    split["amplitudes"] = test["amplitudes"]
+    matrices = {
+        "CNN": confusion_matrix(test["labels"], test["predicted"], k),
+        "max. likelihood": confusion_matrix(test["labels"], test["reference_predicted"], k),
+    }
+    ctx.savefig(_plot_examples(split, names), "examples.png")
+    ctx.savefig(_plot_confusion(matrices, names), "confusion.png")
+    ctx.savefig(
+        _plot_probabilities(test["correlation_lengths"], test["probabilities"], edges, names), "probabilities.png"
+    )
+    # The final checkpoint's pointer keeps the whole loss curve and validation history.
+    pointer = json.loads((ctx.checkpoint_dir / "checkpoint.json").read_text())
+    ctx.save_training_curves(pointer["losses"], pointer["history"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -314,6 +314,15 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     return metrics
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws `solution.png` of a finished run in `ctx.out` from `predictions.npz`.
+
+    `training.png` is not redrawn: the per-stage loss curves are not kept in the run's files.
+    """
+    with np.load(ctx.out / "predictions.npz") as p:
+        ctx.savefig(_plot_solution(p["x"], p["y"], p["u"], p["u_exact"]), "solution.png")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.poisson_pinn [--quick] [--out DIR] ...`, as `sciml run poisson_pinn`."""
     from sciml.study import main as run_main

@@ -123,10 +123,13 @@ def _read_json(path: Path) -> Any:
 def _check_npy_stream(path: Path) -> None:
     """Checks that an `.eqx` file is a complete sequence of `.npy` records (equinox's format)."""
     size = path.stat().st_size
+    if size == 0:
+        raise ValueError("empty file")
     with open(path, "rb") as f:
         while f.tell() < size:
             version = np.lib.format.read_magic(f)
-            shape, fortran, dtype = np.lib.format._read_array_header(f, version)  # noqa: SLF001
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f)
             if dtype.hasobject:
                 raise ValueError("object arrays are not written by sciml")
             nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize

@@ -251,6 +251,12 @@ def replot(out: str | os.PathLike, *, quiet: bool = False) -> list[Path]:
             f"problem {name} cannot redraw its plots from its files (it has no replot hook); "
             f"rerun it with `sciml run {name}` to draw them"
         )
+    from . import _folder
+
     ctx = RunContext(out=out, seed=seed, quiet=quiet, problem=name)
-    module.replot(ctx)
+    with _folder.locked(out):  # no run may be replacing these files meanwhile
+        try:
+            module.replot(ctx)
+        except (OSError, KeyError, ValueError) as e:
+            raise ConfigError(f"cannot redraw the plots of {out} from its files ({type(e).__name__}: {e})") from None
     return [out / n for n in ctx.written]
