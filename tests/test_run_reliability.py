@@ -355,3 +355,40 @@ def test_a_new_run_replaces_a_finished_run_only_at_the_end(fake):
     assert not extra.exists()
     assert json.loads((fake / "checkpoints" / "run.json").read_text())["config"]["steps"] == 4
     assert json.loads((fake / "checkpoints" / "checkpoint.json").read_text())["step"] == 4
+
+
+def test_replot_redraws_from_the_files(finished, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(finished, out)
+    plots = sorted(p.name for p in out.glob("*.png"))
+    for p in out.glob("*.png"):
+        p.unlink()
+    kept = _hashes(out)
+    assert main(["replot", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == plots
+    assert {k: v for k, v in _hashes(out).items() if not k.endswith(".png")} == kept
+
+
+@pytest.mark.parametrize(
+    "prepare, fragments",
+    [
+        (lambda out: (out / "metrics.json").unlink(), ("holds no finished run",)),
+        (lambda out: (out / "predictions.npz").write_bytes(b"PK"), ("cannot redraw", "predictions.npz")),
+    ],
+    ids=["no metrics.json", "corrupt predictions.npz"],
+)
+def test_replot_refuses(finished, tmp_path, capsys, prepare, fragments):
+    out = tmp_path / "out"
+    shutil.copytree(finished, out)
+    prepare(out)
+    before = _hashes(out)
+    assert main(["replot", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert all(f in err for f in fragments), err
+    assert _hashes(out) == before
+
+
+def test_replot_without_a_hook(fake, capsys):
+    assert main(["replot", str(fake)]) == 2
+    assert "no replot hook" in capsys.readouterr().err

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .._config import ConfigError
 from ._registry import config_help, load_problem
 
@@ -255,6 +257,13 @@ def replot(out: str | os.PathLike, *, quiet: bool = False) -> list[Path]:
 
     ctx = RunContext(out=out, seed=seed, quiet=quiet, problem=name)
     with _folder.locked(out):  # no run may be replacing these files meanwhile
+        for path in sorted(out.glob("*.npz")):
+            try:
+                with np.load(path) as arrays:
+                    for key in arrays.files:
+                        arrays[key]
+            except Exception as e:  # zipfile, pickle and format errors alike: name the file
+                raise ConfigError(f"cannot redraw the plots: {path} is corrupt ({type(e).__name__}: {e})") from None
         try:
             module.replot(ctx)
         except (OSError, KeyError, ValueError) as e:

@@ -16,6 +16,37 @@ from .._config import ConfigError
 
 
 GROUP = "sciml.problems"
+# Meanings of the keys that mean the same in every problem that has them; a problem's own
+# field comment (or `metadata={"help": ...}`) takes precedence.
+_COMMON_MEANINGS = {
+    "steps": "training steps (of the first, Adam, stage where there are several)",
+    "learning_rate": "learning rate (initial or peak value of its schedule)",
+    "width": "hidden units per layer",
+    "depth": "hidden layers",
+    "activation": "activation function (a sciml.nn activation name)",
+    "dtype": "float32 or float64",
+    "batch_size": "samples per training step",
+    "checkpoint_every": "steps between checkpoints",
+    "n_train": "training samples",
+    "n_val": "validation samples",
+    "n_test": "test samples",
+    "points": "collocation points",
+    "sampler": "first collocation draw: uniform, lhs or sobol",
+    "resample_every": "steps between residual-based (RAD) redraws of the collocation points",
+    "rad_k": "RAD exponent k of the residual density",
+    "rad_c": "RAD constant c added to the density (its uniform share)",
+    "decay_rate": "factor of exponential learning-rate decay over the Adam steps",
+    "warmup_steps": "steps of linear learning-rate warm-up (0: none)",
+    "lbfgs_steps": "L-BFGS steps after Adam (0 skips the stage)",
+    "lbfgs_memory": "L-BFGS history length",
+    "lm_rounds": "Levenberg-Marquardt rounds (0 skips the stage)",
+    "lm_steps": "Levenberg-Marquardt iterations per round",
+    "lm_points": "collocation points per Levenberg-Marquardt round",
+    "members": "ensemble members",
+    "anchored": "anchored ensemble: each member is regularised towards its own initial draw",
+    "bootstrap": "how each member reweights the data (bootstrap scheme)",
+    "prior_scale": "scale of each member's fixed random prior function",
+}
 
 
 def problem_names() -> tuple[str, ...]:
@@ -72,7 +103,8 @@ def config_help(config_type: type) -> list[tuple[str, str, str, str]]:
     """`(key, type, default, meaning)` for each field of a problem's `Config`.
 
     The meaning is, in order of preference, `field(metadata={"help": ...})`, the field's
-    trailing `# comment`, or its attribute docstring; empty when there is none.
+    trailing `# comment`, its attribute docstring, or the common meaning of a key that
+    means the same in every problem (`steps`, `learning_rate`, `width`, ...); else empty.
     """
     hints = typing.get_type_hints(config_type)
     comments = _field_comments(config_type)
@@ -88,7 +120,7 @@ def config_help(config_type: type) -> list[tuple[str, str, str, str]]:
             default = field.default_factory()
         else:
             default = "(required)"
-        meaning = field.metadata.get("help") or comments.get(field.name, "")
+        meaning = field.metadata.get("help") or comments.get(field.name) or _COMMON_MEANINGS.get(field.name, "")
         rows.append((field.name, type_name, repr(default), meaning))
     return rows
 
