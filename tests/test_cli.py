@@ -313,3 +313,22 @@ def test_resume_refuses_other_settings(capsys, tmp_path, fake_problem):
     _one_line_error(capsys, "--resume", "seed", "config.mode")
     assert not (tmp_path / "metrics.json").exists()
     assert main(["run", "fake", "--out", str(tmp_path), "--resume", "--quiet", "--set", "mode=interrupt"]) == 130
+
+
+def test_problem_main_shares_the_run_options(capsys):
+    # `python -m problems.poisson_pinn --help` is `sciml run poisson_pinn --help`.
+    from problems import poisson_pinn
+
+    assert poisson_pinn.main(["--help"]) == 0
+    own = capsys.readouterr().out
+    assert main(["run", "poisson_pinn", "--help"]) == 0
+    assert capsys.readouterr().out == own
+    assert poisson_pinn.main(["--set", "widht=3"]) == 2
+    _one_line_error(capsys, "sciml run poisson_pinn", "did you mean 'width'?")
+
+
+def test_run_without_a_problem(capsys):
+    assert main(["run"]) == 2
+    _one_line_error(capsys, "PROBLEM")
+    assert main(["run", "--help"]) == 0
+    assert "field_regimes" in capsys.readouterr().out

@@ -118,7 +118,9 @@ def run_problem(
         if source is None or source.parent != staging:
             # A new run (or one resumed from a finished run's checkpoints) starts a fresh staging
             # area; an interrupted run's staging is discarded only when not resuming it.
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging.exists():
+                ctx.log(f"discarding the interrupted run in {staging} (--resume continues it instead)")
+                shutil.rmtree(staging)
             staging.mkdir()
             if source is not None:
                 shutil.copytree(source, ctx.checkpoint_dir)
