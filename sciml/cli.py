@@ -90,6 +90,7 @@ def _make_parser() -> _Parser:
     )
     fit.add_argument("--steps", type=_positive_int, default=None, help="override the number of training steps")
     fit.add_argument("--quiet", action="store_true", help="no progress output")
+    fit.add_argument("--no-cache", action="store_true", help="do not use JAX's persistent compilation cache")
     fit.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     fit.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     fit.add_argument(
@@ -216,10 +217,11 @@ def _replot(args: argparse.Namespace) -> int:
 def _fit(args: argparse.Namespace) -> int:
     from .data import DataError
     from .study import ConfigError
-    from .study._main import print_metrics, report_errors
+    from .study._main import enable_compilation_cache, print_metrics, report_errors
     from .surrogate import fit_surrogate
 
     def go() -> int:
+        enable_compilation_cache(args.no_cache)
         try:
             record = fit_surrogate(
                 args.data,

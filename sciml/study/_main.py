@@ -115,7 +115,9 @@ def compilation_cache_dir() -> Path:
     return Path(base) / "sciml" / "jax"
 
 
-def _enable_compilation_cache(disabled: bool) -> None:
+def enable_compilation_cache(disabled: bool = False) -> None:
+    """Turns on JAX's persistent compilation cache in [`compilation_cache_dir`][] unless `disabled`,
+    `SCIML_NO_COMPILATION_CACHE` is set (not `0`), or the user chose a cache folder for JAX."""
     if disabled or os.environ.get("SCIML_NO_COMPILATION_CACHE", "") not in ("", "0"):
         return
     import jax
@@ -205,7 +207,7 @@ def main(problem: str | types.ModuleType, argv: Sequence[str] | None = None, *, 
             return e.code if isinstance(e.code, int) else 0
         out = args.out if args.out is not None else Path("runs") / name
         state["out"] = out
-        _enable_compilation_cache(args.no_cache)
+        enable_compilation_cache(args.no_cache)
         from ._run import run_problem
 
         record = run_problem(
