@@ -220,6 +220,9 @@ CASES = [
     ),
     Case("zero steps", _real("--steps", "0"), 2, ("--steps",)),
     Case("negative seed", _real("--seed", "-1"), 2, ("--seed",)),
+    Case("seed beyond 64 bits", _real("--seed", str(2**64)), 2, ("--seed", "2**63")),
+    Case("infinite learning rate", _real("--set", "learning_rate=inf"), 2, ("learning_rate must be a positive",)),
+    Case("empty --out", lambda o: ["run", *REAL, "--out", ""], 2, ("--out", "non-empty")),
     Case("out is a file", _real(out="metrics.json"), 2, ("metrics.json is an existing file",)),
     Case("out under a file", _real(out="metrics.json/sub"), 2, ("metrics.json is a file",)),
     Case("read-only place", _real(out="new"), 2, ("new", "Read-only file system"), _fail_mkdir(errno.EROFS)),
@@ -273,7 +276,11 @@ CASES = [
     ),
     # Runs that fail keep the finished run's files (exit 1) or are interrupted (130).
     Case(
-        "diverging run", _tiny("--set", "mode=diverge"), 1, ("NonFiniteError", "step", "learning_rate"), folder="fake"
+        "diverging run",
+        _tiny("--set", "mode=diverge"),
+        1,
+        ("NonFiniteError", "at step", "--set learning_rate"),
+        folder="fake",
     ),
     Case("full disk mid-run", _tiny(), 1, ("could not write", "partial", "No space left"), _full_disk, "fake"),
     Case("bug in a problem", _tiny("--set", "mode=bug"), 1, ("IndexError", "--debug"), folder="fake"),

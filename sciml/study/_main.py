@@ -23,14 +23,23 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
-def _non_negative_int(text: str) -> int:
+def _seed(text: str) -> int:
     value = int(text)
-    if value < 0:
+    if not 0 <= value < 2**63:  # jax.random.key takes a signed 64-bit integer
         raise ValueError(text)
     return value
 
 
-_non_negative_int.__name__ = "non-negative integer"  # argparse names the type in its error
+_seed.__name__ = "seed (an integer in [0, 2**63))"  # argparse names the type in its error
+
+
+def _out_folder(text: str) -> Path:
+    if not text.strip():
+        raise ValueError(text)
+    return Path(text)
+
+
+_out_folder.__name__ = "folder (a non-empty path)"
 
 
 def _positive_int(text: str) -> int:
@@ -83,8 +92,8 @@ def _make_parser(prog: str, module: types.ModuleType | None) -> _Parser:
         epilog=_epilog(module) if module is not None else _OUTPUTS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/PROBLEM)")
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed for data and training (default 0)")
+    parser.add_argument("--out", type=_out_folder, default=None, help="output folder (default runs/PROBLEM)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed for data and training (default 0)")
     parser.add_argument("--steps", type=_positive_int, default=None, help="override the number of training steps")
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test budget (accuracy not meaningful)")
     parser.add_argument("--quiet", action="store_true", help="no progress output; the final metrics still print")
@@ -169,7 +178,7 @@ def report_errors(call: Callable[[], int], *, where: str, debug: bool, resume_hi
         if debug:
             raise
         name = type(e).__name__
-        hint = " (lower learning_rate with --set, or clip gradients)" if name == "NonFiniteError" else ""
+        hint = " On the command line: --set learning_rate=<smaller>." if name == "NonFiniteError" else ""
         print(f"{where}: error: {name}: {_one_line(e)}{hint} (--debug shows the traceback)", file=sys.stderr)
         return 1
 
