@@ -1,12 +1,11 @@
 """Bad input to `sciml run` gets a clean answer and never costs the user a file.
 
-Every case goes through the real entry point, `sciml.cli.main`, in-process, and asserts
-the exit code (2: usage or input, refused before anything is touched; 1: a run that
-failed; 130: interrupted), that no traceback reaches the user, that the message names
-the culprit, and that every file that was in the output folder before is unchanged
-(SHA-256 before and after). The folder holds a finished run of a real problem
-(`field_regimes --quick --steps 2`, run once per module and copied per case) or, for
-cases that must let a run start, of a tiny fake problem registered for the test.
+Each case goes through the real entry point, `sciml.cli.main`, in-process, and asserts the
+exit code (2: usage or input, refused before anything is touched; 1: the run failed; 130:
+interrupted), that no traceback reaches the user, that the message names the culprit, and
+that every file in the output folder before is unchanged (SHA-256). The folder holds a
+finished run of `field_regimes --quick --steps 2` (run once, copied per case) or, for cases
+that let a run start, of a tiny fake problem registered for the test.
 """
 
 import dataclasses
@@ -112,7 +111,7 @@ def fake(monkeypatch, tmp_path) -> Path:
     return out
 
 
-# --- preparations: each returns nothing and edits the copied folder or the process ----
+# --- preparations: each edits the copied folder or patches the process ---------------
 
 
 def _write(name: str, data: bytes) -> Callable:
