@@ -146,7 +146,6 @@ $t = 0.25, 0.5, 1$), `training.png` (loss per iteration, the stages of all windo
 """
 
 import dataclasses
-import sys
 import time
 from collections.abc import Sequence
 
@@ -575,9 +574,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.allen_cahn_pinn [--quick] [--out DIR] ...`, as `sciml run allen_cahn_pinn`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "allen_cahn_pinn", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("allen_cahn_pinn", argv)
 
 
 if __name__ == "__main__":

@@ -103,7 +103,6 @@ coarse solution and their errors for one test trajectory), `error_vs_time.png`
 
 import dataclasses
 import math
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -553,9 +552,9 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.burgers_closure [--quick] [--out DIR] ...`, as `sciml run burgers_closure`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "burgers_closure", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("burgers_closure", argv)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,6 @@ Levenberg-Marquardt rounds).
 
 import dataclasses
 import math
-import sys
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -305,9 +304,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.burgers_pinn [--quick] [--out DIR] ...`, as `sciml run burgers_pinn`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "burgers_pinn", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("burgers_pinn", argv)
 
 
 if __name__ == "__main__":

@@ -98,7 +98,6 @@ Plots: `fields.png` (permeability, reference, both predictions and their errors)
 
 import dataclasses
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -528,9 +527,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.darcy_surrogate [--quick] [--out DIR] ...`, as `sciml run darcy_surrogate`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "darcy_surrogate", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("darcy_surrogate", argv)
 
 
 if __name__ == "__main__":

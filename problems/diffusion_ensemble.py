@@ -119,7 +119,6 @@ per test sample, one panel per method), `calibration.png` (both methods),
 """
 
 import dataclasses
-import sys
 import time
 from collections.abc import Sequence
 
@@ -585,9 +584,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.diffusion_ensemble [--quick] [--out DIR] ...`, as `sciml run diffusion_ensemble`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "diffusion_ensemble", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("diffusion_ensemble", argv)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,6 @@ Plots: `bands.png` (data, means and epistemic/total bands of both methods),
 """
 
 import dataclasses
-import sys
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -428,9 +427,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.ensemble_regression [--quick] [--out DIR] ...`, as `sciml run ensemble_regression`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "ensemble_regression", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("ensemble_regression", argv)
 
 
 if __name__ == "__main__":

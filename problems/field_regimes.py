@@ -59,7 +59,7 @@ Plots: `examples.png`, `confusion.png`, `probabilities.png`, `training.png`.
 """
 
 import dataclasses
-import sys
+import json
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -83,20 +83,20 @@ DESCRIPTION = "CNN (BatchNorm) classifies 2D Gaussian random fields by correlati
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    size: int = 32
-    length_edges: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
-    amplitude_range: tuple[float, float] = (1 / 3, 3.0)
-    noise: float = 0.1
-    n_train: int = 8000
-    n_val: int = 500
-    n_test: int = 1000
-    channels: tuple[int, ...] = (16, 32, 32)
-    steps: int = 2000
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    warmup_steps: int = 50
-    val_every: int = 100
-    checkpoint_every: int = 250
+    size: int = 32  # grid points per side of each field
+    length_edges: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)  # correlation-length bin edges; one class per bin
+    amplitude_range: tuple[float, float] = (1 / 3, 3.0)  # range of the amplitudes sigma, drawn log-uniformly
+    noise: float = 0.1  # white-noise nugget, relative to the field's standard deviation
+    n_train: int = 8000  # training fields
+    n_val: int = 500  # validation fields
+    n_test: int = 1000  # test fields
+    channels: tuple[int, ...] = (16, 32, 32)  # channels of the CNN's convolution blocks
+    steps: int = 2000  # training steps
+    batch_size: int = 64  # fields per step
+    learning_rate: float = 3e-3  # peak learning rate of the warm-up cosine schedule
+    warmup_steps: int = 50  # steps of linear learning-rate warm-up (0: none)
+    val_every: int = 100  # steps between validations
+    checkpoint_every: int = 250  # steps between checkpoints
 
     def __post_init__(self):
         edges = self.length_edges
@@ -381,11 +381,33 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     return metrics
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz` and its final checkpoint."""
+    with np.load(ctx.out / "predictions.npz") as p:
+        test = {k: p[k] for k in p.files}
+    edges = test["length_edges"]
+    names, k = _class_names(edges), len(edges) - 1
+    split = dict(fields=test["fields"], labels=test["labels"], lengths=test["correlation_lengths"])
+    split["amplitudes"] = test["amplitudes"]
+    matrices = {
+        "CNN": confusion_matrix(test["labels"], test["predicted"], k),
+        "max. likelihood": confusion_matrix(test["labels"], test["reference_predicted"], k),
+    }
+    ctx.savefig(_plot_examples(split, names), "examples.png")
+    ctx.savefig(_plot_confusion(matrices, names), "confusion.png")
+    ctx.savefig(
+        _plot_probabilities(test["correlation_lengths"], test["probabilities"], edges, names), "probabilities.png"
+    )
+    # The final checkpoint's pointer keeps the whole loss curve and validation history.
+    pointer = json.loads((ctx.checkpoint_dir / "checkpoint.json").read_text())
+    ctx.save_training_curves(pointer["losses"], pointer["history"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.field_regimes [--quick] [--out DIR] ...`, as `sciml run field_regimes`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "field_regimes", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("field_regimes", argv)
 
 
 if __name__ == "__main__":

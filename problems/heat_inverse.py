@@ -80,7 +80,6 @@ all stages).
 
 import dataclasses
 import math
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -502,9 +501,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.heat_inverse [--quick] [--out DIR] ...`, as `sciml run heat_inverse`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "heat_inverse", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("heat_inverse", argv)
 
 
 if __name__ == "__main__":

@@ -131,7 +131,6 @@ distribution of valid prediction times), `training.png` (the three loss curves).
 import dataclasses
 import math
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -825,9 +824,9 @@ def _save_models(trained, config: Config, rate, mean, std, ctx: RunContext) -> N
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.lorenz_latent_ode [--quick] [--out DIR] ...`, as `sciml run lorenz_latent_ode`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "lorenz_latent_ode", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("lorenz_latent_ode", argv)
 
 
 if __name__ == "__main__":

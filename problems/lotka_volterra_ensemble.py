@@ -104,7 +104,6 @@ windows), `training.png` (mean member loss).
 
 import dataclasses
 import math
-import sys
 from collections.abc import Sequence
 
 import diffrax
@@ -558,9 +557,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.lotka_volterra_ensemble [--quick] [--out DIR] ...`, as `sciml run` does."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "lotka_volterra_ensemble", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("lotka_volterra_ensemble", argv)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,6 @@ Plots: `trajectories.png` (fit and extrapolation vs the reference), `missing_ter
 import dataclasses
 import itertools
 import math
-import sys
 from collections import Counter
 from collections.abc import Sequence
 
@@ -630,9 +629,9 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.lotka_volterra_ude [--quick] [--out DIR] ...`, as `sciml run lotka_volterra_ude`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "lotka_volterra_ude", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("lotka_volterra_ude", argv)
 
 
 if __name__ == "__main__":

@@ -110,7 +110,6 @@ trajectories).
 
 import dataclasses
 import math
-import sys
 from collections.abc import Mapping, Sequence
 
 import diffrax
@@ -588,9 +587,9 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.pendulum_hnn [--quick] [--out DIR] ...`, as `sciml run pendulum_hnn`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "pendulum_hnn", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("pendulum_hnn", argv)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,6 @@ iteration over all stages).
 """
 
 import dataclasses
-import sys
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -96,22 +95,22 @@ GRID = 201
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    width: int = 20
-    depth: int = 3
-    activation: str = "tanh"
-    points: int = 3000
-    sampler: str = "sobol"
-    resample_every: int = 500
-    rad_k: float = 1.0
-    rad_c: float = 1.0
-    steps: int = 1000
-    learning_rate: float = 3e-3
-    decay_rate: float = 0.05
-    lbfgs_steps: int = 500
-    lbfgs_memory: int = 50
-    lm_rounds: int = 4
-    lm_steps: int = 30
-    lm_points: int = 3000
+    width: int = 20  # hidden units per layer of the MLP N
+    depth: int = 3  # hidden layers of the MLP N
+    activation: str = "tanh"  # activation of N (a sciml.nn activation name)
+    points: int = 3000  # collocation points in the disk
+    sampler: str = "sobol"  # first collocation draw: uniform, lhs or sobol
+    resample_every: int = 500  # steps between residual-based (RAD) redraws of the points
+    rad_k: float = 1.0  # RAD exponent k of the residual density
+    rad_c: float = 1.0  # RAD constant c added to the density (uniform share)
+    steps: int = 1000  # Adam steps
+    learning_rate: float = 3e-3  # Adam's initial learning rate
+    decay_rate: float = 0.05  # factor of exponential learning-rate decay over the Adam steps
+    lbfgs_steps: int = 500  # L-BFGS steps after Adam (0 skips the stage)
+    lbfgs_memory: int = 50  # L-BFGS history length
+    lm_rounds: int = 4  # Levenberg-Marquardt rounds, each on freshly drawn points (0 skips)
+    lm_steps: int = 30  # Levenberg-Marquardt iterations per round
+    lm_points: int = 3000  # collocation points per Levenberg-Marquardt round
 
     def __post_init__(self):
         if min(self.width, self.depth, self.points, self.resample_every, self.steps, self.lm_points) < 1:
@@ -315,11 +314,20 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     return metrics
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws `solution.png` of a finished run in `ctx.out` from `predictions.npz`.
+
+    `training.png` is not redrawn: the per-stage loss curves are not kept in the run's files.
+    """
+    with np.load(ctx.out / "predictions.npz") as p:
+        ctx.savefig(_plot_solution(p["x"], p["y"], p["u"], p["u_exact"]), "solution.png")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.poisson_pinn [--quick] [--out DIR] ...`, as `sciml run poisson_pinn`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "poisson_pinn", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("poisson_pinn", argv)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,6 @@ the explicit attempt), `residuals.png` (the fit's weighted log residuals).
 
 import dataclasses
 import math
-import sys
 import time
 from collections.abc import Sequence
 
@@ -510,9 +509,9 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.robertson_inverse [--quick] [--out DIR] ...`, as `sciml run robertson_inverse`."""
-    from sciml.cli import main as cli_main
+    from sciml.study import main as run_main
 
-    return cli_main(["run", "robertson_inverse", *(sys.argv[1:] if argv is None else argv)])
+    return run_main("robertson_inverse", argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Typed `--set key=value` overrides for a frozen `Config` dataclass (problems' and `sciml fit`'s)."""
 
 import dataclasses
+import difflib
 import json
 import types
 import typing
@@ -153,7 +154,9 @@ def parse_overrides(config_type: type, pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {pair!r}; accepted keys: {accepted_keys(config_type)}")
         if key not in fields:
-            raise ConfigError(f"unknown config key {key!r}; accepted keys: {accepted_keys(config_type)}")
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown config key {key!r}{hint} (accepted keys: {accepted_keys(config_type)})")
         try:
             overrides[key] = _parse_value(fields[key], text)
         except (ValueError, TypeError) as e:

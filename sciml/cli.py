@@ -1,10 +1,21 @@
-"""The `sciml` console script: `sciml list`, `sciml run PROBLEM`, `sciml fit DATA`, `sciml predict DIR DATA`."""
+"""The `sciml` console script: `list`, `show`, `run`, `replot`, `fit`, `predict`.
+
+Problems are found through the `sciml.problems` entry-point group and imported only to
+run them: `sciml --help`, `sciml list` and `sciml show` read the problems' source files
+(`DESCRIPTION` and the module docstring) without importing them or JAX.
+"""
 
 import argparse
+import ast
+import difflib
 import importlib.metadata
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+
+_GROUP = "sciml.problems"  # as sciml.study's registry
 
 
 class _UsageError(Exception):
@@ -49,27 +60,19 @@ def _make_parser() -> _Parser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("list", help="list the problems with one-line descriptions")
-
-    run = commands.add_parser(
+    show = commands.add_parser("show", help="print a problem's description (equations, reference, budget, outputs)")
+    show.add_argument("problem", metavar="PROBLEM", help="a name from `sciml list`")
+    # `sciml run` is parsed by sciml.study.main (shared with `python -m problems.NAME`); this
+    # entry only documents it here.
+    commands.add_parser(
         "run",
-        help="run a problem end to end",
-        description="Run a problem and write metrics.json, predictions.npz, model.eqx and plots to --out.",
+        help="run a problem end to end (`sciml run PROBLEM --help`: options, config keys, outputs)",
+        add_help=False,
     )
-    run.add_argument("problem", metavar="PROBLEM", help="a name from `sciml list`")
-    run.add_argument("--out", type=Path, default=None, help="output folder (default runs/PROBLEM)")
-    run.add_argument("--seed", type=_non_negative_int, default=0, help="seed for data and training (default 0)")
-    run.add_argument("--steps", type=_positive_int, default=None, help="override the number of training steps")
-    run.add_argument("--quick", action="store_true", help="tiny smoke-test budget (accuracy not meaningful)")
-    run.add_argument("--quiet", action="store_true", help="no progress output")
-    run.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a Config field (repeatable); lists as 32,64 or [32,64]",
-    )
+    replot = commands.add_parser("replot", help="redraw the plots of a finished run from its files")
+    replot.add_argument("out", metavar="DIR", type=Path, help="the --out folder of a finished `sciml run`")
+    replot.add_argument("--quiet", action="store_true", help="do not list the plots written")
+    replot.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
 
     fit = commands.add_parser(
         "fit",
@@ -87,6 +90,8 @@ def _make_parser() -> _Parser:
     )
     fit.add_argument("--steps", type=_positive_int, default=None, help="override the number of training steps")
     fit.add_argument("--quiet", action="store_true", help="no progress output")
+    fit.add_argument("--no-cache", action="store_true", help="do not use JAX's persistent compilation cache")
+    fit.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     fit.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     fit.add_argument(
         "--set",
@@ -109,115 +114,152 @@ def _make_parser() -> _Parser:
     )
     predict.add_argument("--out", type=Path, required=True, metavar="FILE", help="the .npz file to write")
     predict.add_argument("--quiet", action="store_true", help="no summary output")
+    predict.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     return parser
 
 
-def _list() -> int:
-    import problems
+def _problems() -> dict[str, str]:
+    """Problem name -> module name, from the entry points (nothing imported)."""
+    return {ep.name: ep.value.split(":")[0] for ep in importlib.metadata.entry_points(group=_GROUP)}
 
-    names = problems.available()
-    width = max(map(len, names), default=0)
-    for name in names:
+
+def _check_name(name: str, where: str) -> str:
+    problems = _problems()
+    if name not in problems:
+        close = difflib.get_close_matches(name, list(problems), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise _UsageError(f"{where}: error: unknown problem {name!r}{hint} (available: {', '.join(sorted(problems))})")
+    return problems[name]
+
+
+def _read_source(module_name: str) -> tuple[str, str]:
+    """`(docstring, DESCRIPTION)` of a module, read from its source without importing it."""
+    if module_name in sys.modules:  # already imported (or defined without a file): nothing to save
+        module = sys.modules[module_name]
+        return module.__doc__ or "", getattr(module, "DESCRIPTION", "")
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        raise ImportError(f"no source file for module {module_name}")
+    tree = ast.parse(Path(spec.origin).read_text(), filename=spec.origin)
+    description = ""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "DESCRIPTION" for t in node.targets
+        ):
+            description = ast.literal_eval(node.value)
+    return ast.get_docstring(tree) or "", description
+
+
+def _list() -> int:
+    problems = _problems()
+    width = max(map(len, problems), default=0)
+    for name in sorted(problems):
         try:
-            description = problems.load(name).DESCRIPTION
+            description = _read_source(problems[name])[1] or "(no DESCRIPTION)"
         except Exception as e:  # one broken problem must not hide the others
-            description = f"(cannot import: {type(e).__name__}: {e})"
+            description = f"(cannot read: {type(e).__name__}: {e})"
         print(f"{name:<{width}}  {description}")
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    import problems
-
-    from .study import ConfigError, run_problem
-
+def _show(name: str) -> int:
+    module_name = _check_name(name, "sciml show")
     try:
-        module = problems.load(args.problem)
-    except ValueError as e:
-        raise _UsageError(f"sciml run: error: {e}") from None
-    out = args.out if args.out is not None else Path("runs") / args.problem
-    try:
-        record = run_problem(
-            module,
-            name=args.problem,
-            out=out,
-            seed=args.seed,
-            steps=args.steps,
-            quick=args.quick,
-            quiet=args.quiet,
-            resume=args.resume,
-            overrides=args.overrides,
-        )
-    except ConfigError as e:
-        raise _UsageError(f"sciml run {args.problem}: error: {e}") from None
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; continue with: sciml run {args.problem} --out {out} --resume (and the same options)",
-            file=sys.stderr,
-        )
-        return 130
-    if not args.quiet:
-        for key, value in record["metrics"].items():
-            if isinstance(value, float):
-                print(f"  {key} = {value:.6g}")
-            elif isinstance(value, int):
-                print(f"  {key} = {value}")
-        print(f"done in {record['wall_time_s']:.1f} s; outputs in {out}")
+        doc, description = _read_source(module_name)
+    except Exception as e:
+        raise _UsageError(f"sciml show: error: cannot read problem {name} ({module_name}): {e}") from None
+    print(f"{name}: {description}\n\n{doc}\n\noptions, config keys and outputs: sciml run {name} --help")
     return 0
 
 
-def _print_metrics(metrics: dict) -> None:
-    for key, value in metrics.items():
-        if isinstance(value, float):
-            print(f"  {key} = {value:.6g}")
-        elif isinstance(value, int) and not isinstance(value, bool):
-            print(f"  {key} = {value}")
+def _run(argv: list[str]) -> int:
+    """`sciml run [options] PROBLEM [options]`: find PROBLEM, hand the rest to sciml.study.main."""
+    with_value = {"--out", "--seed", "--steps", "--set"}
+    position, i = None, 0
+    while i < len(argv):
+        if argv[i] in with_value:
+            i += 2
+            continue
+        if not argv[i].startswith("-"):
+            position = i
+            break
+        i += 1
+    if position is None:
+        if {"-h", "--help"} & set(argv):
+            print(
+                "usage: sciml run PROBLEM [--out DIR] [--seed N] [--steps N] [--quick] [--quiet] [--resume]\n"
+                "                 [--set KEY=VALUE ...] [--no-cache] [--debug]\n\n"
+                f"PROBLEM is one of: {', '.join(sorted(_problems()))}\n"
+                "`sciml run PROBLEM --help` lists the options, the problem's config keys and its outputs."
+            )
+            return 0
+        raise _UsageError("sciml run: error: the following arguments are required: PROBLEM (see `sciml list`)")
+    name = argv[position]
+    _check_name(name, "sciml run")
+    from .study import main as run_main
+
+    return run_main(name, argv[:position] + argv[position + 1 :], prog=f"sciml run {name}")
+
+
+def _replot(args: argparse.Namespace) -> int:
+    from .study import replot
+    from .study._main import report_errors
+
+    def go() -> int:
+        written = replot(args.out, quiet=args.quiet)
+        if not args.quiet:
+            print(f"redrew {', '.join(p.name for p in written)} in {args.out}")
+        return 0
+
+    return report_errors(go, where=f"sciml replot {args.out}", debug=args.debug)
 
 
 def _fit(args: argparse.Namespace) -> int:
     from .data import DataError
     from .study import ConfigError
+    from .study._main import enable_compilation_cache, print_metrics, report_errors
     from .surrogate import fit_surrogate
 
-    where = f"sciml fit {args.data}"
-    try:
-        record = fit_surrogate(
-            args.data,
-            model=args.model,
-            out=args.out,
-            seed=args.seed,
-            steps=args.steps,
-            quiet=args.quiet,
-            resume=args.resume,
-            overrides=args.overrides,
-        )
-    except (ConfigError, DataError, FileNotFoundError) as e:
-        raise _UsageError(f"{where}: error: {_one_line(e)}") from None
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with the same command and --resume (outputs in {args.out})", file=sys.stderr)
-        return 130
-    if not args.quiet:
-        _print_metrics(record["metrics"])
+    def go() -> int:
+        enable_compilation_cache(args.no_cache)
+        try:
+            record = fit_surrogate(
+                args.data,
+                model=args.model,
+                out=args.out,
+                seed=args.seed,
+                steps=args.steps,
+                quiet=args.quiet,
+                resume=args.resume,
+                overrides=args.overrides,
+            )
+        except (DataError, FileNotFoundError) as e:
+            raise ConfigError(str(e)) from None
+        print_metrics(record["metrics"])
         print(f"done in {record['wall_time_s']:.1f} s; outputs in {args.out}")
-    return 0
+        return 0
+
+    hint = f"; continue with the same command and --resume (outputs in {args.out})"
+    return report_errors(go, where=f"sciml fit {args.data}", debug=args.debug, resume_hint=hint)
 
 
 def _predict(args: argparse.Namespace) -> int:
     from .data import DataError
+    from .study import ConfigError
+    from .study._main import print_metrics, report_errors
     from .surrogate import predict_file
 
-    try:
-        summary = predict_file(args.model_dir, args.data, args.out)
-    except (DataError, FileNotFoundError, ValueError) as e:
-        raise _UsageError(f"sciml predict: error: {_one_line(e)}") from None
-    if not args.quiet:
-        _print_metrics(summary["metrics"])
-        print(f"wrote predictions for {summary['samples']} sample(s) to {summary['file']}")
-    return 0
+    def go() -> int:
+        try:
+            summary = predict_file(args.model_dir, args.data, args.out)
+        except (DataError, FileNotFoundError, ValueError) as e:
+            raise ConfigError(str(e)) from None
+        if not args.quiet:
+            print_metrics(summary["metrics"])
+            print(f"wrote predictions for {summary['samples']} sample(s) to {summary['file']}")
+        return 0
 
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
+    return report_errors(go, where="sciml predict", debug=args.debug)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,20 +271,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     **Returns:**
 
-    The exit code: 0 on success, 2 for a usage error (unknown problem, bad `--set`,
-    a checkpoint that does not match, a data file that does not follow the
-    `sciml.data` layout or does not match the fitted model), 130 when interrupted.
+    The exit code: 0 on success, 2 for a usage or input error (unknown problem, bad
+    `--set`, an unusable `--out`, a refused `--resume`, a data file that does not follow
+    the `sciml.data` layout), 1 for a run that failed, 130 when interrupted. No traceback
+    is printed unless `--debug` is given.
     """
-    parser = _make_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser.parse_args(None if argv is None else list(argv))
+        if argv[:1] == ["run"]:
+            return _run(argv[1:])
+        args = _make_parser().parse_args(argv)
         if args.command == "list":
             return _list()
+        if args.command == "show":
+            return _show(args.problem)
+        if args.command == "replot":
+            return _replot(args)
         if args.command == "fit":
             return _fit(args)
-        if args.command == "predict":
-            return _predict(args)
-        return _run(args)
+        return _predict(args)
     except _UsageError as e:
         print(e, file=sys.stderr)
         return 2

@@ -6,8 +6,11 @@ checked in milliseconds without training anything.
 """
 
 import dataclasses
+import importlib.metadata
 import json
+import subprocess
 import sys
+import time
 import types
 from typing import Literal
 
@@ -16,10 +19,29 @@ import jax.random as jr
 import numpy as np
 import pytest
 
-import problems
 import sciml.train
 from sciml.cli import main
-from sciml.study import ConfigError, parse_overrides
+from sciml.study import ConfigError, parse_overrides, problem_names
+
+
+@pytest.fixture(autouse=True)
+def _no_compilation_cache(monkeypatch):
+    # In-process runs would otherwise turn on JAX's persistent cache for the whole session.
+    monkeypatch.setenv("SCIML_NO_COMPILATION_CACHE", "1")
+
+
+def register(monkeypatch, name: str, module_name: str) -> None:
+    """Adds `name -> module_name` to the `sciml.problems` entry points for one test."""
+    real = importlib.metadata.entry_points
+    extra = importlib.metadata.EntryPoint(name=name, value=module_name, group="sciml.problems")
+
+    def entry_points(**params):
+        found = real(**params)
+        if params.get("group") == "sciml.problems":
+            return importlib.metadata.EntryPoints([*found, extra])
+        return found
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,9 +74,9 @@ def fake_problem(monkeypatch):
     module.QUICK = {"steps": 2}
     module.DESCRIPTION = "a fake problem for the CLI tests"
     module.run = _fake_run
-    module.main = lambda argv=None: main(["run", "fake", *(argv or [])])
+    module.main = lambda argv=None: sciml.study.main("fake", argv)
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setitem(problems._PROBLEMS, "fake", module.__name__)
+    register(monkeypatch, "fake", module.__name__)
     return module
 
 
@@ -72,21 +94,62 @@ def test_list(capsys, fake_problem):
     assert main(["list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     names = [line.split()[0] for line in lines]
-    assert names == sorted(problems.available())
+    assert names == sorted(problem_names())
     assert "field_regimes" in names
     assert any(line.startswith("fake") and line.endswith("a fake problem for the CLI tests") for line in lines)
 
 
 def test_list_survives_a_broken_problem(capsys, monkeypatch):
-    monkeypatch.setitem(problems._PROBLEMS, "broken", "_sciml_no_such_module")
+    register(monkeypatch, "broken", "_sciml_no_such_module")
     assert main(["list"]) == 0
-    assert "cannot import" in capsys.readouterr().out
+    assert "cannot read" in capsys.readouterr().out
 
 
 def test_unknown_problem(capsys, tmp_path):
     assert main(["run", "no_such_problem", "--out", str(tmp_path / "out")]) == 2
     _one_line_error(capsys, "unknown problem 'no_such_problem'", "field_regimes")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", [["run"], ["show"]])
+def test_misspelt_problem(capsys, command):
+    assert main([*command, "burgers_pin"]) == 2
+    _one_line_error(capsys, "unknown problem 'burgers_pin'", "did you mean 'burgers_pinn'?")
+
+
+def test_misspelt_key(capsys, tmp_path):
+    assert main(["run", "field_regimes", "--out", str(tmp_path / "out"), "--set", "learning_rat=1"]) == 2
+    _one_line_error(capsys, "unknown config key 'learning_rat'", "did you mean 'learning_rate'?")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["show", "burgers_pinn"]])
+def test_help_and_list_do_not_import_jax(argv):
+    # A fresh interpreter, as the console script: the answer must not wait for JAX (about 2 s).
+    code = f"import sys, sciml.cli; rc = sciml.cli.main({argv!r}); assert 'jax' not in sys.modules; sys.exit(rc)"
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr
+    assert done.stdout
+    assert elapsed < 5, f"{argv} took {elapsed:.1f} s"  # loose: CI machines are shared; < 1 s idle
+
+
+def test_show(capsys):
+    assert main(["show", "burgers_pinn"]) == 0
+    out = capsys.readouterr().out
+    assert "Cole-Hopf" in out and "sciml run burgers_pinn --help" in out
+
+
+def test_run_help_lists_config_keys(capsys):
+    assert main(["run", "poisson_pinn", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--set KEY=VALUE" in out
+    # key, type, default, quick value and meaning from the field's comment
+    assert any(
+        line.split()[:4] == ["width", "int", "20", "(quick"] and "hidden units" in line for line in out.splitlines()
+    ), out
+    assert "predictions.npz" in out and "u_exact" in out
 
 
 @pytest.mark.parametrize(
@@ -218,18 +281,29 @@ def test_steps_and_set_order(tmp_path, fake_problem):
     assert json.loads((tmp_path / "metrics.json").read_text())["steps"] == 7
 
 
-def test_missing_outputs_are_an_error(tmp_path, fake_problem):
-    with pytest.raises(RuntimeError, match="did not write predictions.npz, model.eqx, a \\*.png plot"):
-        main(["run", "fake", "--out", str(tmp_path), "--set", "mode=no_outputs", "--quiet"])
+def test_missing_outputs_are_an_error(capsys, tmp_path, fake_problem):
+    assert main(["run", "fake", "--out", str(tmp_path), "--set", "mode=no_outputs", "--quiet"]) == 1
+    _one_line_error(capsys, "did not write predictions.npz, model.eqx, a *.png plot")
     assert not (tmp_path / "metrics.json").exists()
+    with pytest.raises(RuntimeError, match="did not write predictions.npz"):
+        main(["run", "fake", "--out", str(tmp_path), "--set", "mode=no_outputs", "--quiet", "--debug"])
+
+
+def test_quiet_prints_only_the_final_metrics(capsys, tmp_path, fake_problem):
+    assert main(["run", "fake", "--out", str(tmp_path), "--quiet"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == ["fake (seed 0):", "  error = 0.5", f"done in {lines[-1].split()[2]} s; outputs in {tmp_path}"]
 
 
 def test_interrupt_exits_130(capsys, tmp_path, fake_problem):
     assert main(["run", "fake", "--out", str(tmp_path), "--quiet"]) == 0
+    finished = json.loads((tmp_path / "metrics.json").read_text())
     assert main(["run", "fake", "--out", str(tmp_path), "--set", "mode=interrupt", "--quiet"]) == 130
     assert "--resume" in capsys.readouterr().err
-    # A stale metrics.json must not pass for the interrupted run's result.
-    assert not (tmp_path / "metrics.json").exists()
+    # The interrupted run left the finished one untouched: its metrics.json still describes
+    # the files beside it, and the interrupted run's own files wait in partial/.
+    assert json.loads((tmp_path / "metrics.json").read_text()) == finished
+    assert json.loads((tmp_path / "partial" / "checkpoints" / "run.json").read_text())["config"]["mode"] == "interrupt"
 
 
 def test_resume_refuses_other_settings(capsys, tmp_path, fake_problem):
@@ -237,4 +311,24 @@ def test_resume_refuses_other_settings(capsys, tmp_path, fake_problem):
     capsys.readouterr()
     assert main(["run", "fake", "--out", str(tmp_path), "--resume", "--seed", "1", "--quiet"]) == 2
     _one_line_error(capsys, "--resume", "seed", "config.mode")
+    assert not (tmp_path / "metrics.json").exists()
     assert main(["run", "fake", "--out", str(tmp_path), "--resume", "--quiet", "--set", "mode=interrupt"]) == 130
+
+
+def test_problem_main_shares_the_run_options(capsys):
+    # `python -m problems.poisson_pinn --help` is `sciml run poisson_pinn --help`.
+    from problems import poisson_pinn
+
+    assert poisson_pinn.main(["--help"]) == 0
+    own = capsys.readouterr().out
+    assert main(["run", "poisson_pinn", "--help"]) == 0
+    assert capsys.readouterr().out == own
+    assert poisson_pinn.main(["--set", "widht=3"]) == 2
+    _one_line_error(capsys, "sciml run poisson_pinn", "did you mean 'width'?")
+
+
+def test_run_without_a_problem(capsys):
+    assert main(["run"]) == 2
+    _one_line_error(capsys, "PROBLEM")
+    assert main(["run", "--help"]) == 0
+    assert "field_regimes" in capsys.readouterr().out

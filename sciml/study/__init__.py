@@ -7,9 +7,11 @@ from .._config import (
     parse_overrides as parse_overrides,
 )
 from ._context import RunContext as RunContext
+from ._main import compilation_cache_dir as compilation_cache_dir, main as main, replot as replot
 from ._plots import (
     plot_history as plot_history,
     plot_space_time as plot_space_time,
     plot_time_slices as plot_time_slices,
 )
+from ._registry import load_problem as load_problem, problem_names as problem_names
 from ._run import check_problem as check_problem, run_problem as run_problem

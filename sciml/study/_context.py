@@ -27,7 +27,8 @@ class RunContext:
 
     **Attributes:**
 
-    - `out`: the output folder (created by the harness).
+    - `out`: the folder the run writes into: the staging area `OUT/partial`, which the
+        harness moves into `OUT` once the run has finished (for `replot`, `OUT` itself).
     - `seed`: the run's seed; derive *all* randomness from it (`key`, `rng`), data
         generation included, or `--resume` cannot reproduce an uninterrupted run.
     - `quiet`: suppress progress output.

@@ -1,7 +1,6 @@
 """`run_problem`: build a problem's config, run it, check and record its outputs."""
 
 import dataclasses
-import json
 import shutil
 import time
 import types
@@ -11,11 +10,12 @@ from typing import Any
 
 from .._config import build_config, config_to_dict, ConfigError, parse_overrides
 from .._misc import to_jsonable, versions, write_json
+from . import _folder
 from ._context import RunContext
+from ._registry import check_common_settings
 
 
 _PROBLEM_ATTRIBUTES = ("Config", "QUICK", "DESCRIPTION", "run")
-_RUN_RECORD = "run.json"
 
 
 def check_problem(module: types.ModuleType) -> None:
@@ -44,24 +44,6 @@ def check_problem(module: types.ModuleType) -> None:
         raise TypeError(f"{name}.DESCRIPTION must be a one-line string")
 
 
-def _check_resumable(ctx: RunContext, record: dict[str, Any]) -> None:
-    """Refuses to resume a checkpoint that a run with other settings wrote."""
-    path = ctx.checkpoint_dir / _RUN_RECORD
-    if not path.exists():
-        return
-    previous = json.loads(path.read_text())
-    differing = sorted(k for k in set(previous) | set(record) if k != "config" and previous.get(k) != record.get(k))
-    old_config, new_config = previous.get("config", {}), record["config"]
-    differing += sorted(
-        f"config.{k}" for k in set(old_config) | set(new_config) if old_config.get(k) != new_config.get(k)
-    )
-    if differing:
-        raise ConfigError(
-            f"--resume: the checkpoint in {ctx.checkpoint_dir} was written with different settings "
-            f"({', '.join(differing)}); repeat the original options or run without --resume"
-        )
-
-
 def run_problem(
     module: types.ModuleType,
     *,
@@ -74,14 +56,15 @@ def run_problem(
     resume: bool = False,
     overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Runs one problem end to end and writes `metrics.json`.
+    """Runs one problem end to end and writes its outputs and `metrics.json` into `out`.
 
     The configuration is `Config()` updated, in order, by `QUICK` (with `quick`), by
-    `steps` and by the `key=value` `overrides`. Without `resume` the checkpoint folder
-    is cleared first, so a later `--resume` can never pick up a stale checkpoint from
-    another run; with `resume` the harness refuses a checkpoint written with another
-    problem, seed or configuration. `metrics.json` is removed at the start and written
-    (atomically) only when the run completes, so its presence marks a finished run.
+    `steps` and by the `key=value` `overrides`. Everything the user gave is checked before
+    `out` is touched. The run then holds a lock on `out` (a second run into the same folder
+    is refused), works in `out / "partial"` and, only once it has finished, moves its files
+    into `out`, replacing a previous finished run's; an interrupted or failed run leaves
+    `out` as it was, plus `out / "partial"` for `--resume`. A `metrics.json` in `out`
+    therefore always belongs to the finished run whose other files lie beside it.
 
     **Arguments:**
 
@@ -92,7 +75,8 @@ def run_problem(
     - `steps`: overrides `Config.steps`.
     - `quick`: apply the `QUICK` overrides (the smoke-test budget).
     - `quiet`: suppress progress output.
-    - `resume`: continue from the checkpoint in `out / "checkpoints"`.
+    - `resume`: continue from the checkpoints of an interrupted (or finished) run in `out`;
+        refused, changing nothing, when they were written with other settings or are corrupt.
     - `overrides`: `key=value` strings parsed against the `Config` field types.
 
     **Returns:**
@@ -102,8 +86,10 @@ def run_problem(
 
     **Raises:**
 
-    `ConfigError` for unknown keys, bad values or a mismatching checkpoint (before any
-    work is done); `RuntimeError` when the problem did not write its required outputs.
+    `ConfigError` for unknown keys, bad values, an unusable `out`, a folder another run
+    holds, or checkpoints that do not match or are corrupt (all before any work is done);
+    `RuntimeError` when the problem did not write its required outputs; whatever the
+    problem's training raises (e.g. `sciml.train.NonFiniteError`).
     """
     check_problem(module)
     updates: list[dict[str, Any]] = [dict(module.QUICK)] if quick else []
@@ -113,43 +99,57 @@ def run_problem(
         updates.append({"steps": steps})
     updates.append(parse_overrides(module.Config, overrides))
     config = build_config(module.Config, *updates)
+    check_common_settings(config)
+    # The run's fingerprint: every setting that changes the result (the config includes the
+    # step budget and every hyperparameter), checked by --resume.
+    record = {"problem": name, "seed": seed, "quick": quick, "config": config_to_dict(config)}
 
     out = Path(out)
-    ctx = RunContext(out=out, seed=seed, quiet=quiet, resume=resume, quick=quick, problem=name)
-    record = {"problem": name, "seed": seed, "config": config_to_dict(config)}
-    if resume:
-        _check_resumable(ctx, record)
-        if not (ctx.checkpoint_dir / "checkpoint.json").exists():
-            ctx.log(f"no checkpoint in {ctx.checkpoint_dir}; starting from the beginning")
-    elif ctx.checkpoint_dir.exists():
-        shutil.rmtree(ctx.checkpoint_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").unlink(missing_ok=True)
-    write_json(ctx.checkpoint_dir / _RUN_RECORD, record)
+    _folder.check_out(out)
+    with _folder.locked(out):
+        source = _folder.resume_source(out) if resume else None
+        if source is not None:
+            _folder.check_resumable(source, record)
+        _folder.clean_temporaries(out)
+        staging = out / _folder.STAGING
+        ctx = RunContext(out=staging, seed=seed, quiet=quiet, resume=resume, quick=quick, problem=name)
+        if resume and source is None:
+            ctx.log(f"no checkpoint in {out}; starting from the beginning")
+        if source is None or source.parent != staging:
+            # A new run (or one resumed from a finished run's checkpoints) starts a fresh staging
+            # area; an interrupted run's staging is discarded only when not resuming it.
+            if staging.exists():
+                ctx.log(f"discarding the interrupted run in {staging} (--resume continues it instead)")
+                shutil.rmtree(staging)
+            staging.mkdir()
+            if source is not None:
+                shutil.copytree(source, ctx.checkpoint_dir)
+        write_json(ctx.checkpoint_dir / _folder.RUN_RECORD, record)
 
-    ctx.log(f"{name}: seed {seed}{', quick' if quick else ''}{', resuming' if resume else ''} -> {out}")
-    start = time.perf_counter()
-    metrics = module.run(config, ctx)
-    wall_time = time.perf_counter() - start
-    if not isinstance(metrics, dict) or not all(isinstance(k, str) for k in metrics):
-        raise TypeError(f"{name}.run must return a dict of named metrics, got {type(metrics).__name__}")
+        ctx.log(f"{name}: seed {seed}{', quick' if quick else ''}{', resuming' if resume else ''} -> {out}")
+        start = time.perf_counter()
+        metrics = module.run(config, ctx)
+        wall_time = time.perf_counter() - start
+        if not isinstance(metrics, dict) or not all(isinstance(k, str) for k in metrics):
+            raise TypeError(f"{name}.run must return a dict of named metrics, got {type(metrics).__name__}")
 
-    missing = [f for f in ("predictions.npz", "model.eqx") if f not in ctx.written]
-    if not any(f.endswith(".png") for f in ctx.written):
-        missing.append("a *.png plot")
-    if missing:
-        raise RuntimeError(f"problem {name} did not write {', '.join(missing)} through its RunContext")
+        missing = [f for f in ("predictions.npz", "model.eqx") if f not in ctx.written]
+        if not any(f.endswith(".png") for f in ctx.written):
+            missing.append("a *.png plot")
+        if missing:
+            raise RuntimeError(f"problem {name} did not write {', '.join(missing)} through its RunContext")
 
-    result = {
-        "problem": name,
-        "seed": seed,
-        "steps": getattr(config, "steps", None),
-        "wall_time_s": wall_time,
-        "quick": quick,
-        "config": record["config"],
-        "metrics": to_jsonable(metrics),
-        "versions": versions(),
-        "outputs": sorted(set(ctx.written)),
-    }
-    write_json(out / "metrics.json", result)
+        result = {
+            "problem": name,
+            "seed": seed,
+            "steps": getattr(config, "steps", None),
+            "wall_time_s": wall_time,
+            "quick": quick,
+            "config": record["config"],
+            "metrics": to_jsonable(metrics),
+            "versions": versions(),
+            "outputs": sorted(set(ctx.written)),
+        }
+        write_json(staging / "metrics.json", result)
+        _folder.commit(staging, out, _folder.previous_outputs(out))
     return result
