@@ -4,6 +4,9 @@ import os
 # Set before JAX initialises its backends: CI has no accelerator, and the
 # data-parallel tests spawn subprocesses with their own device count.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# In-process CLI runs would otherwise switch on the persistent compilation cache in
+# ~/.cache: tests must not depend on (or leave behind) compilations of earlier runs.
+os.environ["SCIML_NO_COMPILATION_CACHE"] = "1"
 
 import jax
 import jax.random as jr
