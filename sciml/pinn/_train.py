@@ -107,14 +107,14 @@ def train(
 
     **Raises:**
 
-    `ValueError` for an empty schedule or one holding something other than stage objects
-    (before any training), and whatever the stages raise.
+    `ValueError` for an empty schedule, `TypeError` for one holding something other than
+    stage objects (both before any training), and whatever the stages raise.
     """
     if not stages:
         raise ValueError("train: the schedule needs at least one stage")
     for i, stage in enumerate(stages):
         if not isinstance(stage, AbstractStage):
-            raise ValueError(
+            raise TypeError(
                 f"train: stage {i} must be a stage object such as pinn.Adam(1000) or pinn.LevenbergMarquardt(50), "
                 f"got {stage!r}; pinn.stage_from_config turns a config dict into one"
             )
