@@ -148,7 +148,7 @@ def _schedule(stages, config, budget: float) -> dict:
 
     try:
         for i, stage in enumerate(stages):
-            model, state = _run_stage(model, loss, state, dict(stage), jr.fold_in(key, i), sink, check_budget)
+            model, state = _run_stage(model, loss, state, stage, jr.fold_in(key, i), sink, check_budget)
     except _OverBudget:
         pass
     total = time.perf_counter() - clock
@@ -161,33 +161,29 @@ def _schedule(stages, config, budget: float) -> dict:
     return {"time_to_1e-3": reached, "final_error": final, "total_s": total, "errors": errors}
 
 
-def _run_stage(model, loss, state, stage, stage_key, sink, check_budget):
-    if stage.pop("resample", False):
+def _run_stage(model, loss, state, stage: pinn.AbstractStage, stage_key, sink, check_budget):
+    if stage.resample:
         state = loss.resample(model, state, jr.fold_in(stage_key, 1))
-    name, steps = stage["name"], stage.pop("steps")
-    if name == "lm":
-        stage.pop("name")
+    if isinstance(stage, pinn.AbstractLeastSquaresStage):
 
         def record(step, rec):
             sink.add(eqx.filter(rec["model"], eqx.is_inexact_array))
             check_budget(step, rec)
 
-        model, _ = pinn.least_squares_stage(
-            model, loss.freeze(), state, steps=steps, quiet=True, callback=record, **stage
-        )
-        return model, state
-    adaptive = stage.pop("adaptive", name != "lbfgs")
-    wrapped = _Snapshots(loss if adaptive else loss.freeze(), 250, sink)
+        out = stage.run(model, loss, state, key=stage_key, quiet=True, callback=record)
+        return out.model, out.state
+    # The optax stages through `fit` directly, to snapshot the parameters from inside the loss.
+    wrapped = _Snapshots(loss if stage.adaptive else loss.freeze(), 250, sink)
     result = fit(
         model,
         wrapped,
         None,
-        stage,
-        steps=steps,
+        stage.optimizer,
+        steps=stage.steps,
         key=stage_key,
         state=state,
         quiet=True,
-        on_nonfinite="skip" if name == "lbfgs" else "raise",
+        on_nonfinite=stage.on_nonfinite,
         callback=check_budget,
         log_every=50,
     )
@@ -197,9 +193,9 @@ def _run_stage(model, loss, state, stage, stage_key, sink, check_budget):
 def schedules(budget: float, only: str | None = None) -> None:
     config = burgers_pinn.Config()
     default = burgers_pinn.stages(config)
-    adam = dict(default[0])
-    adam_long = {**adam, "steps": 40000, "decay_steps": 40000}
-    lbfgs = {"name": "lbfgs", "steps": 20000, "memory_size": config.lbfgs_memory, "adaptive": True}
+    adam = default[0]
+    adam_long = dataclasses.replace(adam, steps=40000, decay_steps=40000)
+    lbfgs = pinn.LBFGS(20000, memory_size=config.lbfgs_memory, adaptive=True)
     rows = {
         "Adam only": [adam_long],
         "Adam -> L-BFGS": [adam, lbfgs],

@@ -346,22 +346,16 @@ def make_problem(t0: float = 0.0, t1: float = 1.0, initial=None) -> pinn.PDEProb
     return pinn.PDEProblem(allen_cahn_residual, domain, conditions, args={"epsilon": EPSILON, "gamma": GAMMA})
 
 
-def stages(config: Config, t0: float = 0.0) -> list[dict]:
+def stages(config: Config, t0: float = 0.0) -> list[pinn.AbstractStage]:
     """The optimizer schedule of `pinn.train` for the window starting at `t0`."""
     steps = config.late_steps if t0 >= config.late_from - 1e-12 else config.steps
-    out = [
-        {
-            "name": "adam",
-            "steps": steps,
-            "learning_rate": config.learning_rate,
-            "schedule": "exponential",
-            "decay_rate": config.decay_rate,
-        }
+    out: list[pinn.AbstractStage] = [
+        pinn.Adam(steps, learning_rate=config.learning_rate, schedule="exponential", decay_rate=config.decay_rate)
     ]
     if config.lbfgs_steps:
-        out.append({"name": "lbfgs", "steps": config.lbfgs_steps, "memory_size": config.lbfgs_memory})
+        out.append(pinn.LBFGS(config.lbfgs_steps, memory_size=config.lbfgs_memory))
     for _ in range(config.lm_rounds if config.lm_steps else 0):
-        out.append({"name": "lm", "steps": config.lm_steps, "points": config.lm_points, "chunk": 10, "resample": True})
+        out.append(pinn.LevenbergMarquardt(config.lm_steps, points=config.lm_points, chunk=10, resample=True))
     return out
 
 
@@ -472,7 +466,7 @@ def _plot_training(solutions: Sequence[pinn.PINNSolution]) -> Figure:
     for solution in solutions:
         starts = [0, *solution.stage_ends[:-1]]
         for start, end, stage in zip(starts, solution.stage_ends, solution.stages):
-            name = stage["name"]
+            name = stage.name
             label = None if name in labelled else name
             labelled.add(name)
             ax.semilogy(
@@ -560,14 +554,14 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
         "max_error": float(np.max(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "final_loss": float(solutions[-1].losses[-1]),
-        "training_time_s": float(sum(s["time_s"] for sol in solutions for s in sol.stages)),
+        "training_time_s": float(sum(s.time_s for sol in solutions for s in sol.stages)),
         "window_residuals": [float(c) for c in checks],
         "reference_time_s": reference_time,
         "parameters": sum(count_parameters(m)["trainable"] for m in models),
     }
     for i, s in enumerate([s for sol in solutions for s in sol.stages]):
-        metrics[f"time_{i}_{s['name']}_s"] = float(s["time_s"])
-        metrics[f"loss_{i}_{s['name']}"] = float(s["loss"])
+        metrics[f"time_{i}_{s.name}_s"] = float(s.time_s)
+        metrics[f"loss_{i}_{s.name}"] = float(s.loss)
     ctx.log(f"relative L2 error {metrics['relative_l2']:.3e}, max error {metrics['max_error']:.3e}")
     return metrics
 

@@ -178,21 +178,17 @@ def make_problem() -> pinn.PDEProblem:
     return pinn.PDEProblem(burgers_residual, domain, conditions, args={"nu": NU})
 
 
-def stages(config: Config) -> list[dict]:
+def stages(config: Config) -> list[pinn.AbstractStage]:
     """The optimizer schedule of `pinn.train` for a configuration."""
-    out = [
-        {
-            "name": "adam",
-            "steps": config.steps,
-            "learning_rate": config.learning_rate,
-            "schedule": "exponential",
-            "decay_rate": config.decay_rate,
-        }
+    out: list[pinn.AbstractStage] = [
+        pinn.Adam(
+            config.steps, learning_rate=config.learning_rate, schedule="exponential", decay_rate=config.decay_rate
+        )
     ]
     if config.lbfgs_steps:
-        out.append({"name": "lbfgs", "steps": config.lbfgs_steps, "memory_size": config.lbfgs_memory, "adaptive": True})
+        out.append(pinn.LBFGS(config.lbfgs_steps, memory_size=config.lbfgs_memory, adaptive=True))
     for _ in range(config.lm_rounds if config.lm_steps else 0):
-        out.append({"name": "lm", "steps": config.lm_steps, "points": config.lm_points, "chunk": 10, "resample": True})
+        out.append(pinn.LevenbergMarquardt(config.lm_steps, points=config.lm_points, chunk=10, resample=True))
     return out
 
 
@@ -240,7 +236,7 @@ def _plot_training(solution: pinn.PINNSolution) -> Figure:
     colours = {"adam": "tab:blue", "lbfgs": "tab:orange", "lm": "tab:green"}
     labelled = set()
     for start, end, stage in zip(starts, solution.stage_ends, solution.stages):
-        name = stage["name"]
+        name = stage.name
         steps, losses = solution.iterations[start:end], solution.losses[start:end]
         label = None if name in labelled else name
         labelled.add(name)
@@ -292,12 +288,12 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
         "max_error": float(np.max(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "final_loss": float(solution.losses[-1]),
-        "training_time_s": float(sum(s["time_s"] for s in solution.stages)),
+        "training_time_s": float(sum(s.time_s for s in solution.stages)),
         "parameters": count_parameters(solution.model)["trainable"],
     }
     for i, s in enumerate(solution.stages):
-        metrics[f"time_{i}_{s['name']}_s"] = float(s["time_s"])
-        metrics[f"loss_{i}_{s['name']}"] = float(s["loss"])
+        metrics[f"time_{i}_{s.name}_s"] = float(s.time_s)
+        metrics[f"loss_{i}_{s.name}"] = float(s.loss)
     ctx.log(f"relative L2 error {metrics['relative_l2']:.3e}, max error {metrics['max_error']:.3e}")
     return metrics
 

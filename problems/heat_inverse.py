@@ -31,7 +31,7 @@ the mean squared misfit at the sensors (`pinn.Observations`). float64, derivativ
 forward mode. Schedule: Adam (`steps`, exponential decay, through `sciml.train.fit`,
 which validates a metric reading $k$ every `track_every` steps so its trajectory is
 recorded), L-BFGS (`lbfgs_steps`) and `lm_steps` Levenberg-Marquardt iterations
-(`pinn.least_squares_stage`), each stage checkpointed, so `--resume` continues exactly.
+(`pinn.LevenbergMarquardt`), each stage checkpointed, so `--resume` continues exactly.
 
 **Independent references.** The field: the analytic solution above with $k^*$, on a
 101 x 101 grid of $[0, 1]^2$. The best a fit can do from these readings: the *oracle*
@@ -252,7 +252,7 @@ def train(
     """Adam, L-BFGS and Levenberg-Marquardt, recording `k` along the way.
 
     The stages of `pinn.train`, run here through `sciml.train.fit` (whose validation
-    hook records `k`) and `pinn.least_squares_stage`, checkpointed in
+    hook records `k`) and `pinn.LevenbergMarquardt.run`, checkpointed in
     `ctx.checkpoint_dir` and resumed with `ctx.resume`.
 
     **Arguments:**
@@ -269,31 +269,25 @@ def train(
     """
     root = Path(ctx.checkpoint_dir)
     probe = {"dummy": jnp.zeros((1,), jnp.float64)}
-    schedule = [
-        (
-            "adam",
-            config.steps,
-            {
-                "name": "adam",
-                "learning_rate": config.learning_rate,
-                "schedule": "exponential",
-                "decay_rate": config.decay_rate,
-            },
+    schedule: list[pinn.AbstractOptaxStage] = [
+        pinn.Adam(
+            config.steps, learning_rate=config.learning_rate, schedule="exponential", decay_rate=config.decay_rate
         )
     ]
     if config.lbfgs_steps:
-        schedule.append(("lbfgs", config.lbfgs_steps, {"name": "lbfgs", "memory_size": config.lbfgs_memory}))
+        schedule.append(pinn.LBFGS(config.lbfgs_steps, memory_size=config.lbfgs_memory))
     losses, iterations, ends, records = [], [], [], []
     k_iterations, k_trace = [0], [float(_k(model))]
-    for i, (name, steps, optimizer) in enumerate(schedule):
+    for i, stage in enumerate(schedule):
+        name, steps = stage.name, stage.steps
         t0 = time.perf_counter()
         # L-BFGS line-searches one fixed objective (the loss without resampling, as `pinn.train` does).
-        stage_loss = loss if name == "adam" else loss.freeze()
+        stage_loss = loss if stage.adaptive else loss.freeze()
         result = fit(
             model,
             stage_loss,
             None,
-            optimizer,
+            stage.optimizer,
             steps=steps,
             key=jr.fold_in(key, i),
             state=state,
@@ -305,7 +299,7 @@ def train(
             resume=ctx.resume,
             quiet=ctx.quiet,
             desc=f"heat {name}",
-            on_nonfinite="skip" if name == "lbfgs" else "raise",
+            on_nonfinite=stage.on_nonfinite,
         )
         model, state = result.model, result.state
         offset = iterations[-1] if iterations else 0
@@ -322,30 +316,30 @@ def train(
     if config.lm_steps:
         t0 = time.perf_counter()
         offset = iterations[-1] if iterations else 0
-        model, info = pinn.least_squares_stage(
+        lm = pinn.LevenbergMarquardt(config.lm_steps, chunk=5)
+        out = lm.run(
             model,
-            loss.freeze(),
+            loss,
             state,
-            steps=config.lm_steps,
-            solver="lm",
-            chunk=5,
+            key=jr.fold_in(key, len(records)),
             checkpoint_dir=root / f"{len(records)}-lm",
             resume=ctx.resume,
             quiet=ctx.quiet,
         )
-        losses.extend(info["losses"])
-        iterations.extend(offset + info["iterations"])
+        model, done = out.model, int(out.iterations[-1]) if len(out.iterations) else 0
+        losses.extend(out.losses)
+        iterations.extend(offset + out.iterations)
         ends.append(len(losses))
         # Least-squares stages record per chunk; k after the stage is what the model holds.
-        k_iterations.append(offset + info["steps"])
+        k_iterations.append(offset + done)
         k_trace.append(float(_k(model)))
         records.append(
             {
                 "name": "lm",
-                "steps": info["steps"],
+                "steps": done,
                 "time_s": time.perf_counter() - t0,
-                "loss": float(info["losses"][-1]) if len(info["losses"]) else float("nan"),
-                "result": info["result"],
+                "loss": float(out.losses[-1]) if len(out.losses) else float("nan"),
+                "result": out.result,
             }
         )
     return {

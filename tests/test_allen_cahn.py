@@ -95,8 +95,8 @@ def test_time_windows_continue_the_previous_solution(getkey):
 
 def test_late_windows_get_their_own_adam_budget():
     config = ac.Config(steps=100, late_from=0.8, late_steps=300)
-    assert [ac.stages(config, t0)[0]["steps"] for t0 in (0.0, 0.6, 0.8, 0.9)] == [100, 100, 300, 300]
-    assert [s["name"] for s in ac.stages(config, 0.9)] == ["adam", "lbfgs", "lm", "lm"]
+    assert [ac.stages(config, t0)[0].steps for t0 in (0.0, 0.6, 0.8, 0.9)] == [100, 100, 300, 300]
+    assert [s.name for s in ac.stages(config, 0.9)] == ["adam", "lbfgs", "lm", "lm"]
 
 
 def test_late_windows_get_their_own_causal_tolerance_and_width(getkey):

@@ -1,5 +1,6 @@
 """Physics-informed neural networks: problems, domains, conditions, losses and training schedules."""
 
+from .._results import RESULTS as RESULTS
 from ._box import Box as Box, Interval as Interval
 from ._causal import CausalWeighting as CausalWeighting
 from ._conditions import (
@@ -27,9 +28,20 @@ from ._derivatives import (
 )
 from ._disk import Disk as Disk
 from ._domain import AbstractDomain as AbstractDomain
-from ._least_squares import least_squares_stage as least_squares_stage, subset_points as subset_points
+from ._least_squares import (
+    AbstractLeastSquaresStage as AbstractLeastSquaresStage,
+    GaussNewton as GaussNewton,
+    LevenbergMarquardt as LevenbergMarquardt,
+    subset_points as subset_points,
+)
 from ._loss import make_loss as make_loss, PINNLoss as PINNLoss
 from ._model import PINN as PINN
+from ._optax_stages import (
+    AbstractOptaxStage as AbstractOptaxStage,
+    Adam as Adam,
+    LBFGS as LBFGS,
+    OptaxStage as OptaxStage,
+)
 from ._polygon import Polygon as Polygon
 from ._problem import PDEProblem as PDEProblem
 from ._resampling import (
@@ -40,7 +52,9 @@ from ._resampling import (
 )
 from ._sampling import unit_cube as unit_cube
 from ._space_time import SpaceTime as SpaceTime
-from ._train import PINNSolution as PINNSolution, train as train
+from ._stage import AbstractStage as AbstractStage, StageOutput as StageOutput
+from ._stage_config import stage_from_config as stage_from_config
+from ._train import PINNSolution as PINNSolution, StageRecord as StageRecord, train as train
 from ._weighting import (
     AbstractWeighting as AbstractWeighting,
     FixedWeighting as FixedWeighting,

@@ -2,7 +2,7 @@
 
 import abc
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -63,15 +63,16 @@ class AbstractCondition(eqx.Module):
     penalised but built into the trial function by [`sciml.pinn.HardConstraint`][].
     Values `g` are numbers or functions of one point `g(x)` (the full point, time first
     on a [`sciml.pinn.SpaceTime`][]).
+
+    Every condition has a `name` (its loss term's), `hard` (whether it is imposed
+    exactly: a class variable, always False, for those that cannot be) and the class
+    variable `resampled` (whether its points can be redrawn during training: False for
+    data).
     """
 
     name: eqx.AbstractVar[str]
     hard: eqx.AbstractVar[bool]
-
-    @property
-    @abc.abstractmethod
-    def resampled(self) -> bool:
-        """Whether the points can be redrawn during training (False for data)."""
+    resampled: eqx.AbstractClassVar[bool]
 
     @abc.abstractmethod
     def check(self, domain: AbstractDomain) -> None:
@@ -96,6 +97,7 @@ class Dirichlet(AbstractCondition):
     the whole domain, because it doubles as the lifting of the boundary data.
     """
 
+    resampled: ClassVar[bool] = True
     value: Callable
     name: str = eqx.field(static=True)
     hard: bool = eqx.field(static=True)
@@ -111,10 +113,6 @@ class Dirichlet(AbstractCondition):
         self.value = as_function(value, "Dirichlet")
         self.name = name
         self.hard = hard
-
-    @property
-    def resampled(self) -> bool:
-        return True
 
     def check(self, domain):
         del domain  # applies to every domain
@@ -135,9 +133,10 @@ class Neumann(AbstractCondition):
     (Sukumar & Srivastava 2022, section 4.2) that the residual derivatives would make costly.
     """
 
+    resampled: ClassVar[bool] = True
+    hard: ClassVar[bool] = False
     value: Callable
     name: str = eqx.field(static=True)
-    hard: bool = eqx.field(static=True)
 
     def __init__(self, value: Any = 0.0, *, name: str = "neumann", hard: bool = False):
         """**Arguments:**
@@ -154,11 +153,6 @@ class Neumann(AbstractCondition):
             raise ValueError("Neumann: hard Neumann conditions are not supported; use hard=False (a penalty)")
         self.value = as_function(value, "Neumann")
         self.name = name
-        self.hard = False
-
-    @property
-    def resampled(self) -> bool:
-        return True
 
     def check(self, domain):
         del domain  # applies to every domain
@@ -201,6 +195,7 @@ class Periodic(AbstractCondition):
         periodic boundary conditions with deep neural networks", J. Comput. Phys. 435 (2021).
     """
 
+    resampled: ClassVar[bool] = True
     axis: int = eqx.field(static=True)
     derivatives: int = eqx.field(static=True)
     name: str = eqx.field(static=True)
@@ -227,10 +222,6 @@ class Periodic(AbstractCondition):
         self.name = name
         self.hard = hard
 
-    @property
-    def resampled(self) -> bool:
-        return True
-
     def check(self, domain):
         _periodic_bounds(domain, self.axis, "Periodic")
 
@@ -254,6 +245,7 @@ class Initial(AbstractCondition):
     With `hard=True` (order 0 only) the trial function satisfies it exactly.
     """
 
+    resampled: ClassVar[bool] = True
     value: Callable
     order: int = eqx.field(static=True)
     name: str = eqx.field(static=True)
@@ -279,10 +271,6 @@ class Initial(AbstractCondition):
         self.order = order
         self.name = name
         self.hard = hard
-
-    @property
-    def resampled(self) -> bool:
-        return True
 
     def check(self, domain):
         if not isinstance(domain, SpaceTime):
@@ -310,10 +298,11 @@ class Observations(AbstractCondition):
         Comput. Phys. 378 (2019), section 4 (data-driven discovery).
     """
 
+    resampled: ClassVar[bool] = False
+    hard: ClassVar[bool] = False
     points: Float[Array, " m d"]
     values: Float[Array, " m *out"]
     name: str = eqx.field(static=True)
-    hard: bool = eqx.field(static=True)
 
     def __init__(
         self, points: Float[ArrayLike, " m d"], values: Float[ArrayLike, " m *out"], *, name: str = "observations"
@@ -340,11 +329,6 @@ class Observations(AbstractCondition):
         self.points = points
         self.values = values
         self.name = name
-        self.hard = False
-
-    @property
-    def resampled(self) -> bool:
-        return False
 
     def check(self, domain):
         if self.points.shape[1] != domain.dim:

@@ -15,9 +15,6 @@ from jaxtyping import Array, Float, PyTree
 from ._loss import PINNLoss
 
 
-LINEAR_SOLVERS = ("cholesky", "qr", "cg")
-
-
 class _Flat(eqx.Module):
     """Flattens a pytree of arrays to one vector and back, with only static metadata.
 
@@ -152,31 +149,37 @@ def _silent(**kwargs: Any) -> None:
     del kwargs
 
 
-def _lineax_solver(name: str, cg_steps: int) -> lx.AbstractLinearSolver:
-    if name == "cholesky":
-        return lx.Normal(lx.Cholesky())
-    if name == "qr":
-        return lx.QR()
-    # Matrix-free: each CG iteration is one Jacobian-vector and one vector-Jacobian
-    # product, so the Jacobian is never stored (for networks too large for P x P).
-    return lx.Normal(lx.CG(rtol=1e-10, atol=1e-12, max_steps=cg_steps))
-
-
 def make_solver(
-    system: ResidualSystem, solver: str, linear_solver: str, rtol: float, atol: float, cg_steps: int
+    system: ResidualSystem,
+    damped: bool,
+    linear_solver: lx.AbstractLinearSolver,
+    rtol: float,
+    atol: float,
 ) -> optx.AbstractLeastSquaresSolver:
-    """The optimistix least-squares solver of a stage: `solver` is `"lm"` or `"gauss_newton"`."""
-    damped = solver == "lm"
-    if linear_solver == "cholesky":
+    """The optimistix least-squares solver of a stage: Levenberg-Marquardt if `damped`,
+    else Gauss-Newton with a line search.
+
+    `lx.Cholesky()` (or `lx.Normal(lx.Cholesky())`) selects the stored-Gram descent
+    above; any other lineax solver solves the (damped) least-squares system itself
+    (e.g. `lx.QR()`, or the matrix-free `lx.Normal(lx.CG(...))`).
+    """
+    if is_normal_cholesky(linear_solver):
         descent = _NormalEquationsDescent(system, damped)
     elif damped:
-        descent = optx.DampedNewtonDescent(linear_solver=_lineax_solver(linear_solver, cg_steps))
+        descent = optx.DampedNewtonDescent(linear_solver=linear_solver)
     else:
-        descent = optx.NewtonDescent(linear_solver=_lineax_solver(linear_solver, cg_steps))
+        descent = optx.NewtonDescent(linear_solver=linear_solver)
     # The full Gauss-Newton step of an over-parametrised network can be huge: plain
     # Gauss-Newton gets an Armijo backtracking line search, Levenberg-Marquardt a trust region.
     search = optx.ClassicalTrustRegion() if damped else optx.BacktrackingArmijo()
     return _GaussNewtonFamily(rtol, atol, descent, search)
+
+
+def is_normal_cholesky(linear_solver: lx.AbstractLinearSolver) -> bool:
+    """Whether `linear_solver` asks for the normal equations solved by Cholesky."""
+    if isinstance(linear_solver, lx.Normal):
+        linear_solver = linear_solver.inner_solver
+    return isinstance(linear_solver, lx.Cholesky)
 
 
 @eqx.filter_jit

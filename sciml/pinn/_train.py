@@ -1,9 +1,9 @@
-"""`train`: a schedule of optimizers (Adam, L-BFGS, Levenberg-Marquardt) for a PINN."""
+"""`train`: a schedule of stages (Adam, L-BFGS, Levenberg-Marquardt, ...) for a PINN."""
 
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +12,31 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
-from ..train import fit
-from ._least_squares import least_squares_stage
+from .._results import RESULTS
 from ._loss import PINNLoss
 from ._model import PINN
+from ._stage import AbstractStage
 
 
-OPTAX_STAGES = ("adam", "adamw", "sgd", "lbfgs")
-LEAST_SQUARES_STAGES = ("lm", "gauss_newton")
-_LEAST_SQUARES_KEYS = {"name", "steps", "linear_solver", "chunk", "rtol", "atol", "cg_steps", "points", "resample"}
-_STAGE_KEYS = ("steps", "resample", "adaptive")
+@dataclasses.dataclass(frozen=True)
+class StageRecord:
+    """What one stage of [`sciml.pinn.train`][] did.
+
+    **Attributes:**
+
+    - `name`: the stage's name (`"adam"`, `"lbfgs"`, `"lm"`, ...).
+    - `iterations`: the iterations it ran.
+    - `time_s`: its wall-clock time in this process (resampling included).
+    - `loss`: its final training loss (NaN if it recorded none).
+    - `result`: its [`sciml.pinn.RESULTS`][] code; `RESULTS[record.result]` is the message,
+        empty on success.
+    """
+
+    name: str
+    iterations: int
+    time_s: float
+    loss: float
+    result: RESULTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +47,7 @@ class PINNSolution:
 
     - `model`: the trained [`sciml.pinn.PINN`][].
     - `state`: the final loss state (points and weights).
-    - `stages`: one dict per stage: `name`, `steps` (run), `time_s` (wall clock in this
-        process), `loss` (final), and for least-squares stages `result` and `converged`.
+    - `stages`: one [`sciml.pinn.StageRecord`][] per stage.
     - `losses`: the training loss after every optimizer step (every chunk for
         least-squares stages), all stages concatenated.
     - `iterations`: the cumulative iteration count at each entry of `losses` (chunks of
@@ -43,64 +57,17 @@ class PINNSolution:
 
     model: PINN
     state: eqx.nn.State
-    stages: list[dict[str, Any]]
+    stages: list[StageRecord]
     losses: np.ndarray
     iterations: np.ndarray
     stage_ends: list[int]
-
-
-def check_stages(stages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Validates a schedule of stages (see [`sciml.pinn.train`][]).
-
-    **Arguments:**
-
-    - `stages`: the stage configurations.
-
-    **Returns:**
-
-    The stages as plain dicts.
-
-    **Raises:**
-
-    `ValueError` naming the stage with an unknown name, a missing or bad step count or an
-    unknown key.
-    """
-    out = []
-    if not stages:
-        raise ValueError("train: the schedule needs at least one stage")
-    for i, stage in enumerate(stages):
-        if not isinstance(stage, Mapping):
-            raise ValueError(
-                f"train: stage {i} must be a mapping like {{'name': 'adam', 'steps': 1000}}, got {stage!r}"
-            )
-        stage = dict(stage)
-        name = stage.get("name")
-        if name not in OPTAX_STAGES + LEAST_SQUARES_STAGES:
-            raise ValueError(
-                f"train: stage {i} has unknown name {name!r}; "
-                f"accepted: {', '.join(OPTAX_STAGES + LEAST_SQUARES_STAGES)}"
-            )
-        steps = stage.get("steps")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"train: stage {i} ({name}) needs a positive int 'steps', got {steps!r}")
-        for flag in ("resample", "adaptive"):
-            if not isinstance(stage.get(flag, False), bool):
-                raise ValueError(f"train: stage {i} ({name}): {flag!r} must be true or false, got {stage[flag]!r}")
-        if name in LEAST_SQUARES_STAGES:
-            unknown = sorted(set(stage) - _LEAST_SQUARES_KEYS)
-            if unknown:
-                raise ValueError(
-                    f"train: stage {i} ({name}) has unknown key(s) {unknown}; accepted: {sorted(_LEAST_SQUARES_KEYS)}"
-                )
-        out.append(stage)
-    return out
 
 
 def train(
     model: PINN,
     loss: PINNLoss,
     state: eqx.nn.State,
-    stages: Sequence[Mapping[str, Any]],
+    stages: Sequence[AbstractStage],
     *,
     key: PRNGKeyArray,
     checkpoint_dir: str | os.PathLike | None = None,
@@ -111,22 +78,14 @@ def train(
 ) -> PINNSolution:
     """Trains a PINN through a schedule of stages, each its own checkpointed run.
 
-    The usual recipe is a first-order stage that explores (Adam, with resampling and
-    adaptive weights if the loss has them), then quasi-Newton and Gauss-Newton stages that
-    converge on a fixed objective: L-BFGS and least-squares stages use
-    [`PINNLoss.freeze`][] (the points and weights the previous stage ended with).
-
-    Stages are dicts:
-
-    - `{"name": "adam" | "adamw" | "sgd" | "lbfgs", "steps": n, ...}`: a run of
-        [`sciml.train.fit`][], the other keys forming its optimizer configuration
-        (`learning_rate`, `schedule`, `decay_steps`, `decay_rate`, `memory_size`, ...),
-        except `adaptive`: whether the loss's resampling and weight updates run during
-        the stage (default true, false for L-BFGS).
-    - `{"name": "lm" | "gauss_newton", "steps": n, ...}`: a least-squares stage through
-        optimistix, see [`sciml.pinn.least_squares_stage`][] for the keys.
-    - any stage may say `"resample": true`: draw new points with the loss's resampling
-        strategy (see [`PINNLoss.resample`][]) before the stage starts.
+    The usual recipe is a first-order stage that explores ([`sciml.pinn.Adam`][], with
+    resampling and adaptive weights if the loss has them), then quasi-Newton
+    ([`sciml.pinn.LBFGS`][]) and least-squares ([`sciml.pinn.LevenbergMarquardt`][],
+    [`sciml.pinn.GaussNewton`][]) stages that converge on a fixed objective
+    ([`PINNLoss.freeze`][]: the points and weights the previous stage ended with). Stages
+    chain in any order; a stage with `resample=True` first draws new points with the
+    loss's resampling strategy (see [`PINNLoss.resample`][]).
+    [`sciml.pinn.stage_from_config`][] builds stages from JSON-like configuration.
 
     With `checkpoint_dir`, stage `i` checkpoints into the subfolder `i-name`; with
     `resume`, completed stages are read back and the interrupted one continues, so the
@@ -136,11 +95,11 @@ def train(
 
     - `model`: the [`sciml.pinn.PINN`][] to train.
     - `loss`, `state`: the [`sciml.pinn.PINNLoss`][] and its state.
-    - `stages`: the schedule.
+    - `stages`: the schedule, [`sciml.pinn.AbstractStage`][] objects.
     - `key`: the run's key (stage `i` uses `fold_in(key, i)`).
     - `checkpoint_dir`, `resume`, `quiet`, `log_every`, `callback`: as in `fit` (the
         least-squares stages call `callback` after every chunk, see
-        [`sciml.pinn.least_squares_stage`][]).
+        [`sciml.pinn.AbstractLeastSquaresStage`][]).
 
     **Returns:**
 
@@ -148,77 +107,49 @@ def train(
 
     **Raises:**
 
-    `ValueError` for a malformed schedule (before any training), and whatever `fit`
-    raises.
+    `ValueError` for an empty schedule, `TypeError` for one holding something other than
+    stage objects (both before any training), and whatever the stages raise.
     """
-    stages = check_stages(stages)
+    if not stages:
+        raise ValueError("train: the schedule needs at least one stage")
+    for i, stage in enumerate(stages):
+        if not isinstance(stage, AbstractStage):
+            raise TypeError(
+                f"train: stage {i} must be a stage object such as pinn.Adam(1000) or pinn.LevenbergMarquardt(50), "
+                f"got {stage!r}; pinn.stage_from_config turns a config dict into one"
+            )
     root = None if checkpoint_dir is None else Path(checkpoint_dir)
     records, losses, iterations, ends = [], [], [], []
     for i, stage in enumerate(stages):
-        name, steps = stage["name"], stage["steps"]
-        folder = None if root is None else root / f"{i}-{name}"
+        folder = None if root is None else root / f"{i}-{stage.name}"
         stage_key = jr.fold_in(key, i)
         t0 = time.perf_counter()
-        if stage.get("resample", False):
+        if stage.resample:
             state = loss.resample(model, state, jr.fold_in(stage_key, 1))
-        if name in LEAST_SQUARES_STAGES:
-            options = {k: v for k, v in stage.items() if k not in ("name", "steps", "resample")}
-            model, info = least_squares_stage(
-                model,
-                loss.freeze(),
-                state,
-                steps=steps,
-                solver=name,
-                checkpoint_dir=folder,
-                resume=resume,
-                quiet=quiet,
-                callback=callback,
-                **options,
-            )
-            stage_losses = list(info["losses"])
-            stage_iterations = list(info["iterations"])
-            record = {"result": info["result"], "converged": info["converged"], "steps": info["steps"]}
-        else:
-            optimizer = {k: v for k, v in stage.items() if k not in _STAGE_KEYS}
-            # L-BFGS builds curvature pairs and line-searches one objective, so by default
-            # points and weights stay as the previous stage left them. Occasional
-            # resampling (every few hundred steps) costs it little and curbs overfitting
-            # of the collocation points: `"adaptive": True` allows it.
-            adaptive = stage.get("adaptive", name != "lbfgs")
-            stage_loss = loss if adaptive else loss.freeze()
-            result = fit(
-                model,
-                stage_loss,
-                None,
-                optimizer,
-                steps=steps,
-                key=stage_key,
-                state=state,
-                checkpoint_dir=folder,
-                resume=resume,
-                quiet=quiet,
-                log_every=log_every,
-                callback=callback,
-                desc=f"pinn {name}",
-                # A line search that reaches a zero step at machine precision can produce
-                # a non-finite curvature pair; skipping that update is the right answer.
-                on_nonfinite="skip" if name == "lbfgs" else "raise",
-            )
-            model, state = result.model, result.state
-            stage_losses = list(result.losses)
-            stage_iterations = list(range(1, len(stage_losses) + 1))
-            record = {"steps": result.step, "skipped": result.skipped_steps}
+        out = stage.run(
+            model,
+            loss,
+            state,
+            key=stage_key,
+            checkpoint_dir=folder,
+            resume=resume,
+            quiet=quiet,
+            log_every=log_every,
+            callback=callback,
+        )
+        model, state = out.model, out.state
         offset = iterations[-1] if iterations else 0
-        iterations.extend(offset + i for i in stage_iterations)
-        losses.extend(stage_losses)
+        iterations.extend(offset + n for n in out.iterations.tolist())
+        losses.extend(out.losses.tolist())
         ends.append(len(losses))
         records.append(
-            {
-                "name": name,
-                **record,
-                "time_s": time.perf_counter() - t0,
-                "loss": stage_losses[-1] if stage_losses else float("nan"),
-            }
+            StageRecord(
+                name=stage.name,
+                iterations=int(out.iterations[-1]) if len(out.iterations) else 0,
+                time_s=time.perf_counter() - t0,
+                loss=float(out.losses[-1]) if len(out.losses) else float("nan"),
+                result=out.result,
+            )
         )
     return PINNSolution(
         model=model,
