@@ -53,6 +53,8 @@ from sciml.train import count_parameters, fit
 
 
 DESCRIPTION = "Bayesian MLP ensemble (priors, anchors, bootstrap) vs MC dropout on 1D heteroscedastic data with a gap"
+# The metrics problems/RESULTS.md and the README show.
+HEADLINE = ("coverage_90", "crps", "calibration_error", "epistemic_gap_ratio", "mc_coverage_90")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -60,6 +60,8 @@ from sciml.train import count_parameters
 
 
 DESCRIPTION = "Lotka-Volterra UDE ensemble (bootstrap, anchors, priors): forecast bands, coverage, widening"
+# The metrics problems/RESULTS.md and the README show.
+HEADLINE = ("data_coverage_90", "data_mean_rel_l2", "near_coverage_90", "first_miss_after_data")
 
 # The experiment of Rackauckas et al. 2020 (as in `problems.lotka_volterra_ude`).
 TRUE = {"a": 1.3, "b": 0.9, "c": 0.8, "d": 1.8}

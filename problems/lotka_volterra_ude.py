@@ -73,6 +73,8 @@ from sciml.train import count_parameters, fit
 
 
 DESCRIPTION = "Lotka-Volterra UDE: learn the missing interaction terms, recover them by sparse regression"
+# The metrics problems/RESULTS.md and the README show.
+HEADLINE = ("recovered_exact", "coefficient_relative_errors", "fit_rel_l2_ude", "extrapolation_rel_l2_recovered")
 
 TRUE = {"a": 1.3, "b": 0.9, "c": 0.8, "d": 1.8}
 U0 = (0.44249296, 4.6280594)

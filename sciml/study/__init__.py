@@ -12,4 +12,13 @@ from ._plots import (
     plot_space_time as plot_space_time,
     plot_time_slices as plot_time_slices,
 )
+from ._results import (
+    collect_runs as collect_runs,
+    format_value as format_value,
+    GENERATED_END as GENERATED_END,
+    GENERATED_START as GENERATED_START,
+    render_results as render_results,
+    render_summary as render_summary,
+    replace_generated as replace_generated,
+)
 from ._run import check_problem as check_problem, run_problem as run_problem
