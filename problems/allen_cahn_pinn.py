@@ -54,7 +54,7 @@ from matplotlib.figure import Figure
 import sciml.nn
 import sciml.train
 from sciml import pinn
-from sciml.study import plot_space_time, plot_time_slices, RunContext
+from sciml.study import plot_space_time, plot_time_slices, precision, RunContext
 from sciml.train import count_parameters
 
 
@@ -198,7 +198,7 @@ def reference(
     t = evaluation_grid()[1] if times is None else np.asarray(times, np.float64)
     k = jnp.asarray(wavenumbers(modes))
     term = diffrax.ODETerm(lambda _, u, k: spectral_rhs(u, k))
-    with jax.enable_x64(True):
+    with precision("float64"):
         solution = diffrax.diffeqsolve(
             term,
             diffrax.Dopri8(),
@@ -385,8 +385,12 @@ def _plot_training(solutions: Sequence[pinn.PINNSolution]) -> Figure:
 
 def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Computes the reference, builds and trains the PINN, evaluates and writes every output."""
-    if config.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
+    # In `config.dtype` whatever the global setting, which stays as it was after the run.
+    with precision(config.dtype):
+        return _run(config, ctx)
+
+
+def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     t0 = time.perf_counter()
     x_ref, t, u_ref = reference(config.modes, config.reference_rtol)
     reference_time = time.perf_counter() - t0

@@ -54,7 +54,7 @@ from matplotlib.figure import Figure
 import sciml.nn
 from sciml.ode import ODEModel, trajectory_data, TrajectoryLoss
 from sciml.pde import MethodOfLines, PeriodicGrid, spectral_downsample, ViscousBurgers
-from sciml.study import RunContext
+from sciml.study import precision, RunContext
 from sciml.train import count_parameters, fit
 
 
@@ -219,10 +219,9 @@ def _plot_snapshots(x_fine, x, t, fine, ref, learned, coarse) -> Figure:
 
 def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Generates the reference, trains the closure, evaluates on held-out ICs and writes every output."""
-    ambient = jnp.zeros(()).dtype
-    with jax.enable_x64(True):
+    with precision("float64") as ambient:
         out = _run(config, ctx)
-    network = jax.tree_util.tree_map(lambda x: x.astype(ambient) if eqx.is_inexact_array(x) else x, out.pop("network"))
+    network = sciml.nn.cast(out.pop("network"), ambient)
     ctx.save_model(
         network,
         architecture="resnet",

@@ -44,7 +44,7 @@ from matplotlib.figure import Figure
 
 import sciml.nn
 from sciml import pinn
-from sciml.study import plot_space_time, plot_time_slices, RunContext
+from sciml.study import plot_space_time, plot_time_slices, precision, RunContext
 from sciml.train import count_parameters
 
 
@@ -223,8 +223,12 @@ def _plot_training(solution: pinn.PINNSolution) -> Figure:
 
 def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Builds the PINN, trains it through the schedule, evaluates and writes every output."""
-    if config.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
+    # In `config.dtype` whatever the global setting, which stays as it was after the run.
+    with precision(config.dtype):
+        return _run(config, ctx)
+
+
+def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     model, loss, state, network_config = setup(config, ctx.key)
     train_key = jr.fold_in(ctx.key, 2)
     solution = pinn.train(

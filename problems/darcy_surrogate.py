@@ -55,7 +55,7 @@ from matplotlib.figure import Figure
 
 import sciml.data
 from sciml.pde import diffusion_matrix, solve_diffusion
-from sciml.study import RunContext
+from sciml.study import precision, RunContext
 from sciml.surrogate import fit_surrogate, load_surrogate
 from sciml.train import count_parameters
 
@@ -227,7 +227,7 @@ def solve_cg(
     if a.ndim != 3 or a.shape[1] != a.shape[2] or a.shape[1] < 3:
         raise ValueError(f"darcy_surrogate: permeabilities must have shape (n, s, s) with s >= 3, got {a.shape}")
     solver = lx.CG(rtol=tolerance, atol=tolerance, max_steps=max_steps)
-    with jax.enable_x64(True):
+    with precision("float64"):
         u = np.asarray(_cg_batch(jnp.asarray(a), jnp.asarray(_source(f, *a.shape[:2])), solver))
     failed = np.flatnonzero(~np.isfinite(u).all(axis=(1, 2)))
     if failed.size:

@@ -54,7 +54,7 @@ from matplotlib.figure import Figure
 import sciml.nn
 import sciml.uq as uq
 from sciml.pde import solve_diffusion
-from sciml.study import plot_history, RunContext
+from sciml.study import plot_history, precision, RunContext
 from sciml.train import count_parameters, fit
 
 
@@ -183,7 +183,7 @@ def solutions(log_k: np.ndarray) -> np.ndarray:
     """The reference: `-(k u')' = 1` on [0, 1], `u(0) = u(1) = 0`, by the finite-volume solve
     (`sciml.pde.solve_diffusion`, a direct tridiagonal lineax solve) in float64, on
     the full grid with the boundary zeros."""
-    with jax.enable_x64(True):
+    with precision("float64"):
         u = np.asarray(_solve_all(jnp.asarray(np.exp(log_k), jnp.float64)))
     return np.pad(u, ((0, 0), (1, 1)))
 

@@ -53,7 +53,7 @@ from matplotlib.figure import Figure
 import sciml.nn
 from sciml import pinn
 from sciml.nn import Positive
-from sciml.study import RunContext
+from sciml.study import precision, RunContext
 from sciml.train import count_parameters, fit
 
 
@@ -440,7 +440,7 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Generates the sensor data, fits the oracle, trains the PINN, evaluates and writes every output."""
     # float64 whatever the global setting: a 1% estimate of k from a loss whose noise floor
     # is 1e-5 needs the residual resolved well below float32's precision.
-    with jax.enable_x64(True):
+    with precision("float64"):
         metrics, model, network_config = _run(config, ctx)
         ctx.save_model(
             model.network,

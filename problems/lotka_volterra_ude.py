@@ -68,7 +68,7 @@ from sciml.ode import (
     trajectory_data,
     TrajectoryLoss,
 )
-from sciml.study import RunContext
+from sciml.study import precision, RunContext
 from sciml.train import count_parameters, fit
 
 
@@ -332,10 +332,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Generates the data, trains the UDE, recovers the equation and writes every output."""
     # Train in float64 whatever the global setting: L-BFGS and the AICc comparison need
     # losses resolved well below float32's 1e-7 relative precision.
-    ambient = jnp.zeros(()).dtype
-    with jax.enable_x64(True):
+    with precision("float64") as ambient:
         out = _run(config, ctx)
-    network = jax.tree_util.tree_map(lambda x: x.astype(ambient) if eqx.is_inexact_array(x) else x, out.pop("network"))
+    network = sciml.nn.cast(out.pop("network"), ambient)
     ctx.save_model(
         network,
         architecture="mlp",

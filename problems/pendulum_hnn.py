@@ -69,7 +69,7 @@ from sciml.ode import (
     trajectory_data,
     TrajectoryLoss,
 )
-from sciml.study import RunContext
+from sciml.study import precision, RunContext
 from sciml.train import count_parameters, fit
 
 
@@ -366,10 +366,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Generates the data, trains both models, rolls them out and writes every output."""
     # Float64 whatever the global setting: energy drifts of 1e-4 over 100 periods need
     # integrator tolerances far below float32's precision.
-    ambient = jnp.zeros(()).dtype
-    with jax.enable_x64(True):
+    with precision("float64") as ambient:
         out = _run(config, ctx)
-    cast = lambda tree: jax.tree_util.tree_map(lambda x: x.astype(ambient) if eqx.is_inexact_array(x) else x, tree)
+    cast = lambda tree: sciml.nn.cast(tree, ambient)
     hnn_config, node_config = out.pop("hnn_config"), out.pop("node_config")
     node_net = cast(out.pop("node_network"))
     ctx.save_model(

@@ -61,7 +61,7 @@ from scipy.optimize import least_squares
 import sciml.nn
 from sciml.nn import Positive
 from sciml.ode import ODEModel, ODESolveError, PhysicsVectorField
-from sciml.study import RunContext
+from sciml.study import precision, RunContext
 
 
 DESCRIPTION = "Robertson stiff kinetics: recover three rate constants from noisy data with an implicit solver"
@@ -364,11 +364,10 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Generates the data, fits the rate constants, tries an explicit solver, writes every output."""
     # The residuals span eleven orders of magnitude in the state and tolerances of
     # 1e-12: float64 whatever the global setting.
-    ambient = jnp.zeros(()).dtype
-    with jax.enable_x64(True):
+    with precision("float64") as ambient:
         out = _run(config, ctx)
     network, network_config = rate_law_network(out["rates_fit"])
-    network = jax.tree_util.tree_map(lambda x: x.astype(ambient) if eqx.is_inexact_array(x) else x, network)
+    network = sciml.nn.cast(network, ambient)
     ctx.save_model(
         network,
         architecture="mlp",

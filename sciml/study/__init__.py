@@ -12,6 +12,7 @@ from ._plots import (
     plot_space_time as plot_space_time,
     plot_time_slices as plot_time_slices,
 )
+from ._precision import precision as precision
 from ._results import (
     collect_runs as collect_runs,
     format_value as format_value,
