@@ -55,7 +55,7 @@ import sciml.nn
 from sciml.ode import ODEModel, trajectory_data, TrajectoryLoss
 from sciml.pde import MethodOfLines, PeriodicGrid, spectral_downsample, ViscousBurgers
 from sciml.study import precision, RunContext
-from sciml.train import count_parameters, fit
+from sciml.train import count_parameters, fit, relative_l2
 
 
 DESCRIPTION = "Burgers closure: 32-point solver + CNN correction trained through diffrax on 512-point spectral data"
@@ -163,7 +163,7 @@ def _side_by_side(runs: Sequence[tuple[ODEModel, jax.Array]], ts, repeats: int) 
 def _rel_l2(pred: np.ndarray, ref: np.ndarray) -> float:
     if not np.all(np.isfinite(pred)):
         return math.inf
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+    return float(relative_l2(pred, ref))
 
 
 def _per_time(pred: np.ndarray, ref: np.ndarray) -> list[float]:

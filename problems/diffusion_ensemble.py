@@ -55,7 +55,7 @@ import sciml.nn
 import sciml.uq as uq
 from sciml.pde import solve_diffusion
 from sciml.study import plot_history, precision, RunContext
-from sciml.train import count_parameters, fit
+from sciml.train import count_parameters, fit, relative_l2
 
 
 DESCRIPTION = (
@@ -310,8 +310,7 @@ def per_sample_scores(members: np.ndarray, truth: np.ndarray) -> dict[str, np.nd
     deviation, divided by the norm of the ensemble mean (so both quantities are relative).
     """
     mean, std = members.mean(axis=0), members.std(axis=0, ddof=1)
-    norm = np.linalg.norm(truth, axis=1)
-    error = np.linalg.norm(mean - truth, axis=1) / norm
+    error = relative_l2(mean, truth, axis=1)
     predicted = np.linalg.norm(std, axis=1) / np.linalg.norm(mean, axis=1)
     return dict(mean=mean, std=std, error=error, predicted_std=predicted)
 
@@ -341,10 +340,8 @@ def score(
     lower, upper = mean - _Z90 * std, mean + _Z90 * std
     inside = (truth[:, interior] >= lower) & (truth[:, interior] <= upper)
     rho = spearman(np.ones_like(in_range))
-    train_error = np.linalg.norm(samples_train.mean(axis=0) - data["u_train"], axis=1) / np.linalg.norm(
-        data["u_train"], axis=1
-    )
-    sample_errors = np.linalg.norm(samples_test - truth[None], axis=2) / np.linalg.norm(truth, axis=1)[None]
+    train_error = relative_l2(samples_train.mean(axis=0), data["u_train"], axis=1)
+    sample_errors = relative_l2(samples_test, np.broadcast_to(truth, samples_test.shape), axis=2)
     metrics: dict[str, object] = dict(
         test_rel_l2=float(np.mean(scores["error"])),
         test_rel_l2_in_range=float(np.mean(scores["error"][in_range])),

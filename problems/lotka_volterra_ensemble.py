@@ -56,7 +56,7 @@ import sciml.nn
 import sciml.uq as uq
 from sciml.ode import HybridVectorField, NeuralVectorField, ODEModel, ODESolution, PhysicsVectorField
 from sciml.study import RunContext
-from sciml.train import count_parameters
+from sciml.train import count_parameters, relative_l2
 
 
 DESCRIPTION = "Lotka-Volterra UDE ensemble (bootstrap, anchors, priors): forecast bands, coverage, widening"
@@ -365,7 +365,7 @@ def window_scores(truth: np.ndarray, b: dict[str, np.ndarray], mask: np.ndarray,
     """
     inside = (truth[mask] >= b["lower"][mask]) & (truth[mask] <= b["upper"][mask])
     width = (b["upper"][mask] - b["lower"][mask]) / scale
-    error = np.linalg.norm(b["mean"][mask] - truth[mask]) / np.linalg.norm(truth[mask])
+    error = relative_l2(b["mean"][mask], truth[mask])
     return dict(coverage_90=float(np.mean(inside)), width_90=float(np.mean(width)), mean_rel_l2=float(error))
 
 

@@ -69,7 +69,7 @@ from sciml.ode import (
     TrajectoryLoss,
 )
 from sciml.study import precision, RunContext
-from sciml.train import count_parameters, fit
+from sciml.train import count_parameters, fit, relative_l2
 
 
 DESCRIPTION = "Lotka-Volterra UDE: learn the missing interaction terms, recover them by sparse regression"
@@ -294,7 +294,7 @@ def _loss_on(pred: np.ndarray, obs: np.ndarray, scale: np.ndarray) -> float:
 def _rel_l2(pred: np.ndarray, ref: np.ndarray) -> float:
     if not np.all(np.isfinite(pred)):
         return math.inf
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+    return float(relative_l2(pred, ref))
 
 
 def _plot_trajectories(t, y_true, y_ude, y_rec, t_obs, y_obs, t_end) -> Figure:

@@ -70,7 +70,7 @@ from sciml.ode import (
     TrajectoryLoss,
 )
 from sciml.study import precision, RunContext
-from sciml.train import count_parameters, fit
+from sciml.train import count_parameters, fit, relative_l2
 
 
 DESCRIPTION = "Pendulum from noisy trajectories: Hamiltonian network vs neural ODE, energy drift over 100 periods"
@@ -316,7 +316,7 @@ def _max_error(e: np.ndarray) -> float:
 def _rel_l2(pred: np.ndarray, ref: np.ndarray) -> float:
     if not np.all(np.isfinite(pred)):
         return math.inf
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+    return float(relative_l2(pred, ref))
 
 
 def _rollout(model: ODEModel, ts: np.ndarray, y0: np.ndarray) -> np.ndarray:
