@@ -54,7 +54,7 @@ from matplotlib.figure import Figure
 import sciml.nn
 import sciml.train
 from sciml import pinn
-from sciml.study import plot_space_time, plot_time_slices, precision, RunContext
+from sciml.study import plot_space_time, plot_time_slices, precision, predict_batched, RunContext
 from sciml.train import count_parameters, relative_l2
 
 
@@ -320,12 +320,7 @@ def predict(model: pinn.PINN, x: np.ndarray, t: np.ndarray) -> np.ndarray:
     tt, xx = np.meshgrid(t, x, indexing="ij")
     dtype = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))[0].dtype
     grid = jnp.asarray(np.stack([tt.ravel(), xx.ravel()], axis=1), dtype)
-    return np.asarray(_predict(model, grid), np.float64).reshape(tt.shape)
-
-
-@eqx.filter_jit
-def _predict(model: pinn.PINN, points: Float[Array, " n 2"]) -> Float[Array, " n"]:
-    return jax.vmap(model)(points)
+    return np.asarray(predict_batched(model, grid), np.float64).reshape(tt.shape)
 
 
 def window_residual(model: pinn.PINN, t0: float, t1: float, initial, points: int, key) -> float:

@@ -44,7 +44,7 @@ from matplotlib.figure import Figure
 
 import sciml.nn
 from sciml import pinn
-from sciml.study import plot_space_time, plot_time_slices, precision, RunContext
+from sciml.study import plot_space_time, plot_time_slices, precision, predict_batched, RunContext
 from sciml.train import count_parameters, relative_l2
 
 
@@ -191,13 +191,8 @@ def evaluate(model: pinn.PINN, nodes: int = 200) -> tuple[np.ndarray, np.ndarray
     tt, xx = np.meshgrid(t, x, indexing="ij")
     dtype = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))[0].dtype
     grid = jnp.asarray(np.stack([tt.ravel(), xx.ravel()], axis=1), dtype)
-    u = np.asarray(_predict(model, grid), np.float64).reshape(tt.shape)
+    u = np.asarray(predict_batched(model, grid), np.float64).reshape(tt.shape)
     return u, cole_hopf(xx, tt, nodes)
-
-
-@eqx.filter_jit
-def _predict(model: pinn.PINN, points: Float[Array, " n 2"]) -> Float[Array, " n"]:
-    return jax.vmap(model)(points)
 
 
 def _plot_training(solution: pinn.PINNSolution) -> Figure:

@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -53,7 +52,7 @@ from matplotlib.figure import Figure
 import sciml.nn
 from sciml import pinn
 from sciml.nn import Positive
-from sciml.study import precision, RunContext
+from sciml.study import precision, predict_batched, RunContext
 from sciml.train import count_parameters, fit, relative_l2
 
 
@@ -317,11 +316,6 @@ def train(
     }
 
 
-@eqx.filter_jit
-def _predict(model: pinn.PINN, points: Float[Array, " n 2"]) -> Float[Array, " n"]:
-    return jax.vmap(model)(points)
-
-
 def evaluation_grid() -> tuple[np.ndarray, np.ndarray]:
     """`t` and `x`, each 101 points on [0, 1] with both ends."""
     return np.linspace(0.0, T_END, GRID), np.linspace(0.0, 1.0, GRID)
@@ -393,10 +387,10 @@ def _run(config: Config, ctx: RunContext) -> tuple[dict[str, object], pinn.PINN,
     t, x = evaluation_grid()
     tt, xx = np.meshgrid(t, x, indexing="ij")
     grid = jnp.asarray(np.stack([tt.ravel(), xx.ravel()], axis=1), jnp.float64)
-    u = np.asarray(_predict(model, grid)).reshape(tt.shape)
+    u = np.asarray(predict_batched(model, grid)).reshape(tt.shape)
     exact = exact_solution(tt, xx)
     error = u - exact
-    at_sensors = np.asarray(_predict(model, jnp.asarray(sensors, jnp.float64)))
+    at_sensors = np.asarray(predict_batched(model, jnp.asarray(sensors, jnp.float64)))
 
     ctx.write_predictions(
         t=t,

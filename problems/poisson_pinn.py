@@ -44,7 +44,7 @@ from matplotlib.figure import Figure
 
 import sciml.nn
 from sciml import pinn
-from sciml.study import precision, RunContext
+from sciml.study import precision, predict_batched, RunContext
 from sciml.train import count_parameters, relative_l2
 
 
@@ -170,18 +170,13 @@ def setup(config: Config, key: PRNGKeyArray) -> tuple[pinn.PINN, pinn.PINNLoss, 
     return model, loss, state, network_config
 
 
-@eqx.filter_jit
-def _predict(model: pinn.PINN, points: Float[Array, " n 2"]) -> Float[Array, " n"]:
-    return jax.vmap(model)(points)
-
-
 def evaluate(model: pinn.PINN) -> tuple[np.ndarray, np.ndarray]:
     """The prediction and the exact solution on the evaluation set, shape (201, 201), NaN outside it."""
     x, y, inside = evaluation_grid()
     yy, xx = np.meshgrid(y, x, indexing="ij")
     points = np.stack([xx[inside], yy[inside]], axis=1)
     u, exact = np.full(inside.shape, np.nan), np.full(inside.shape, np.nan)
-    u[inside] = np.asarray(_predict(model, jnp.asarray(points, jnp.float64)))
+    u[inside] = np.asarray(predict_batched(model, jnp.asarray(points, jnp.float64)))
     exact[inside] = np.asarray(jax.vmap(exact_solution)(jnp.asarray(points, jnp.float64)))
     return u, exact
 

@@ -13,6 +13,7 @@ from ._plots import (
     plot_time_slices as plot_time_slices,
 )
 from ._precision import precision as precision
+from ._predict import predict_batched as predict_batched
 from ._results import (
     collect_runs as collect_runs,
     format_value as format_value,
