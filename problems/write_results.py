@@ -4,7 +4,7 @@
 
 Each `RUN_DIR` is a run folder (`sciml run PROBLEM --out RUN_DIR`) or a folder searched for
 them. Only the text between `<!-- generated -->` and `<!-- end generated -->` is replaced;
-the hand-written history below it stays. A problem's columns are its module's `HEADLINE`,
+the hand-written history below it stays. A problem's columns are its module's `HEADLINE` (else every scalar metric),
 and a run whose configuration differs from the problem's defaults says how in `settings`.
 This lives with the problems, not in `sciml.study`, because it reads the problem modules and
 the library never imports a study.
@@ -38,7 +38,10 @@ def write_results(
     unknown = sorted({r["problem"] for r in records} - set(modules))
     if unknown:
         raise ValueError(f"runs of unregistered problems {unknown}; registered: {', '.join(modules)}")
-    headlines = {name: tuple(m.HEADLINE) for name, m in modules.items()}
+    headlines = {name: m.HEADLINE for name, m in modules.items() if hasattr(m, "HEADLINE")}
+    for name, headline in headlines.items():
+        if not (isinstance(headline, tuple) and all(isinstance(h, str) for h in headline)):
+            raise TypeError(f"problems.{name}.HEADLINE must be a tuple of metric names, got {headline!r}")
     defaults = {name: m.Config() for name, m in modules.items()}
     descriptions = {name: m.DESCRIPTION for name, m in modules.items()}
 

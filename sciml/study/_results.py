@@ -98,10 +98,16 @@ def _check_headline(problem: str, headline: Sequence[str], records: Sequence[Map
         )
 
 
-def _headline_for(problem: str, headlines: Mapping[str, Sequence[str]]) -> Sequence[str]:
-    if problem not in headlines:
-        raise ValueError(f"no headline metrics given for problem {problem!r}; declare HEADLINE in its module")
-    return headlines[problem]
+def _headline_for(
+    problem: str, headlines: Mapping[str, Sequence[str]], runs: Sequence[Mapping[str, Any]]
+) -> Sequence[str]:
+    """The problem's declared headline, else every scalar metric its runs report, in record order."""
+    if problem in headlines:
+        return headlines[problem]
+    names: dict[str, None] = {}
+    for r in runs:
+        names.update({k: None for k, v in r["metrics"].items() if v is None or isinstance(v, int | float | str)})
+    return tuple(names)
 
 
 def render_results(
@@ -115,7 +121,8 @@ def render_results(
     **Arguments:**
 
     - `records`: run records as [`collect_runs`][] returns them.
-    - `headlines`: per problem, the names of the metrics to show.
+    - `headlines`: per problem, the names of the metrics to show; a problem without one
+        shows every scalar metric of its runs.
     - `defaults`: per problem, its default configuration (the dataclass instance
         `Config()`); when given, a `settings` column lists what each run changed from it
         (`default` when nothing), so a shortened or altered budget is never mistaken for
@@ -127,14 +134,14 @@ def render_results(
 
     **Raises:**
 
-    `ValueError` for a problem without a headline, or a headline metric none of its runs report.
+    `ValueError` for a headline metric none of the problem's runs report.
     """
     if not records:
         return "No finished run records were given.\n"
     blocks = []
     for problem in sorted({r["problem"] for r in records}):
         runs = [r for r in records if r["problem"] == problem]
-        headline = _headline_for(problem, headlines)
+        headline = _headline_for(problem, headlines, runs)
         _check_headline(problem, headline, runs)
         problem_defaults = None if defaults is None else defaults.get(problem)
         header = ["seed", "steps", *(f"`{m}`" for m in headline), "wall time (s)", "sciml"]
@@ -178,7 +185,7 @@ def render_summary(
             kept = [r for r in runs if _settings(r, defaults[problem]) == "default"]
             runs, others = kept, len(runs) - len(kept)
         if runs:
-            headline = _headline_for(problem, headlines)
+            headline = _headline_for(problem, headlines, runs)
             _check_headline(problem, headline, runs)
             parts = [
                 f"`{m}` " + " / ".join(format_value(r["metrics"][m]) if m in r["metrics"] else "—" for r in runs)
