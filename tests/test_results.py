@@ -150,3 +150,44 @@ def test_replace_generated_keeps_the_rest():
     for broken in ("no markers", "<!-- end generated -->\n<!-- generated -->", "<!-- generated -->" * 2):
         with pytest.raises(ValueError, match="README.md must contain"):
             replace_generated(broken, "x", name="README.md")
+
+
+def test_write_results_rewrites_only_the_generated_sections(tmp_path):
+    from problems import burgers_pinn
+    from problems.write_results import write_results
+
+    default = dataclasses.asdict(burgers_pinn.Config())
+    for seed, steps in ((0, default["steps"]), (1, 7)):
+        record = {
+            "problem": "burgers_pinn",
+            "seed": seed,
+            "steps": steps,
+            "wall_time_s": 300.0,
+            "config": {**default, "steps": steps},
+            "metrics": {"relative_l2": 3.45e-4, "max_error": 3.6e-3, "rmse": 1.0},
+        }
+        (tmp_path / "runs" / str(seed)).mkdir(parents=True)
+        (tmp_path / "runs" / str(seed) / "metrics.json").write_text(json.dumps(record))
+    results, readme = tmp_path / "RESULTS.md", tmp_path / "README.md"
+    results.write_text("# R\n<!-- generated -->\n<!-- end generated -->\n## History\nkept\n")
+    readme.write_text("intro\n<!-- generated -->\nold\n<!-- end generated -->\nrest\n")
+    write_results([tmp_path / "runs"], results, readme)
+
+    text = results.read_text()
+    assert text.endswith("<!-- end generated -->\n## History\nkept\n")
+    assert "| 0 | 1000 | default | 0.000345 | 0.0036 | 300 | — |" in text
+    assert "| 1 | 7 | steps=7 | 0.000345 | 0.0036 | 300 | — |" in text
+    row = next(line for line in readme.read_text().splitlines() if line.startswith("| `burgers_pinn`"))
+    assert row.endswith(
+        "| `relative_l2` 0.000345; `max_error` 0.0036 (seed 0); 1 run with other settings in RESULTS.md |"
+    )
+    assert readme.read_text().startswith("intro\n<!-- generated -->\n| problem |")
+    assert readme.read_text().endswith("<!-- end generated -->\nrest\n")
+
+    # A file without markers is refused before anything is written.
+    readme.write_text("no markers\n")
+    before = "# R\n<!-- generated -->\nold\n<!-- end generated -->\n"
+    results.write_text(before)
+    with pytest.raises(ValueError, match="README.md must contain"):
+        write_results([tmp_path / "runs"], results, readme)
+    assert results.read_text() == before
