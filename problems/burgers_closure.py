@@ -23,8 +23,8 @@ error against the filtered reference is at least 5 times lower than the plain co
 over the fine solver is the median of `timing_repeats` interleaved batched solves, compiled and warm.
 
 **Default budget**: 32 training trajectories, 400 Adam steps of batch 8 (lr 3e-3), a 5297-parameter closure.
-**Expected accuracy**: relative L2 about 1.2e-2 against 1.2-1.4e-1 for the plain coarse solver (ratio about
-10), speed-up 3-5x over the fine solver. Per-seed figures and timing context: `problems/RESULTS.md`.
+**Expected accuracy**: relative L2 1.2-1.3e-2 against 1.2-1.4e-1 for the plain coarse solver (ratio 10-12),
+speed-up 3.3-4.7x over the fine solver. Per-seed figures and timing context: `problems/RESULTS.md`.
 `--quick`: a 128-point reference, 8 + 4 trajectories on $[0, 0.5]$, a tiny network; accuracy not meaningful.
 
 **Outputs.** `metrics.json` metrics: `rel_l2_learned`, `rel_l2_coarse`, `improvement` (their ratio), `success`

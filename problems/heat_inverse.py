@@ -20,7 +20,7 @@ solution form to the same noisy readings), with its standard error.
 
 **Default budget**: 3000 Adam + 1000 L-BFGS steps on 2000 points, 20 LM iterations; about a minute on 2 idle
 cores. **Expected accuracy**: $k$ within 0.3% of the truth (target 1%) and within about one oracle standard
-error of the oracle; $u$ relative L2 2e-4 to 1e-3. Per-seed figures: `problems/RESULTS.md`.
+error of the oracle; $u$ relative L2 1.8e-4 to 1e-3. Per-seed figures: `problems/RESULTS.md`.
 `--quick`: a 2 x 8 network, 200 points, a few steps of each stage; accuracy not meaningful.
 
 **Outputs.** `metrics.json` metrics: `k`, `k_true`, `k_error` (relative), `k_abs_error`, `k_oracle`,

@@ -24,7 +24,7 @@ separately from the whole forecast window.
 
 **Default budget** (float32): K = 8 members, 3000 Adam steps, forecast on 1001 times; about a minute.
 **Expected accuracy**: data-window coverage of the 90% band 0.96-1.0 with ensemble-mean relative L2 4-6%;
-near-window coverage about 1.0 with error 8-13%; on $(3, 10]$ coverage about 0.35-0.4 with bands 2000 times
+near-window coverage 0.98-1.0 with error 7.5-13%; on $(3, 10]$ coverage 0.34-0.39 with bands 2000 times
 wider than on the data. Per-seed figures: `problems/RESULTS.md`. `--quick`: 3 members, 60 steps.
 
 **Outputs.** `metrics.json` metrics: `members`, `members_used`, `members_failed`, `failure_messages`; per

@@ -25,7 +25,7 @@ method can do from these 31 points).
 **Default budget** (float64): 3000 Adam + 500 L-BFGS steps, 200 bagging rounds, 4 candidates per component.
 **Expected accuracy**: the exact two interaction terms on seeds 0-2; coefficients within 10% on seeds 1 and 2
 (seed 0's noise draw puts the best estimate of $c$ 14% off); UDE fit 0.7-1.7% relative L2; the recovered
-equation extrapolates to $t = 10$ within 5-18%. Per-seed figures and ablations: `problems/RESULTS.md`.
+equation extrapolates to $t = 10$ within 4.5-18%. Per-seed figures and ablations: `problems/RESULTS.md`.
 `--quick`: 150 Adam steps, no L-BFGS, candidates scored without refitting.
 
 **Outputs.** `metrics.json` metrics: `recovered_terms`, `sindy_coefficients`, `recovered_coefficients` (after

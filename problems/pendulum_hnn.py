@@ -27,8 +27,9 @@ Trajectory relative L2 over `error_periods` periods (`trajectory_rel_l2_*`) and 
 the exact energy and period.
 
 **Default budget**: 16 trajectories, 64 x 2 MLPs, 1000 multiple-shooting + 1000 whole-trajectory Adam steps.
-**Expected accuracy**: energy drift about 0.3 for the neural ODE against 4-7e-5 for the HNN (ratio 4500x or
-more), maximum energy error 13-27x lower for the HNN, 5-period relative L2 0.04-0.09 (HNN) against 0.12-0.21.
+**Expected accuracy**: energy drift 0.21-0.35 for the neural ODE against 3.7-6.7e-5 for the HNN (ratio 4500x
+or more), maximum energy error 13-27x lower for the HNN, 5-period relative L2 0.038-0.085 (HNN) against
+0.12-0.21.
 Per-seed figures: `problems/RESULTS.md`. `--quick`: 4 trajectories, tiny networks, 3 periods.
 
 **Outputs.** `metrics.json` metrics: `success`, `energy_drift_ratio`, `energy_drift_node`, `energy_drift_hnn`,
