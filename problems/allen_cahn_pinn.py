@@ -2,147 +2,39 @@ r"""Allen-Cahn equation with a physics-informed neural network: periodic embeddi
 
 **Physics.** On $x \in [-1, 1]$ (periodic), $t \in [0, 1]$,
 
-$$ u_t - \epsilon u_{xx} + 5 u^3 - 5 u = 0, \qquad \epsilon = 10^{-4}, \qquad u(0, x) = x^2 \cos(\pi x). $$
+$$ u_t - \epsilon u_{xx} + 5 u^3 - 5 u = 0, \qquad \epsilon = 10^{-4}, \qquad u(0, x) = x^2 \cos(\pi x): $$
 
-The reaction drives $u$ to the stable states $\pm 1$; the small diffusion leaves
-interfaces of width about $\sqrt{2\epsilon/5} \approx 0.006$ between them, which a
-plain PINN (tanh MLP, soft conditions, Adam, uniform points) does not find: it settles
-on a smooth function with a relative L2 error near 0.5 (0.517 in jaxpi's ablation,
-ANCHORS.md).
+the reaction drives $u$ to $\pm 1$, leaving interfaces of width about 0.006 that a plain PINN does not find.
 
-**Model.** `sciml.pinn`: an MLP $N$ (`depth` x `width`, tanh) on the embedded
-point $(t, \cos \pi x, \sin \pi x)$, optionally followed by `fourier_features` random
-Fourier features of standard deviation `fourier_sigma` (Tancik et al. 2020), inside
-the transform that `pinn.HardConstraint` builds from a hard periodic and a hard initial
-condition,
-
-$$ u(t, x) = x^2 \cos(\pi x) + t\, N(t, \cos \pi x, \sin \pi x), $$
-
-so periodicity (with every derivative) and the initial data hold exactly and the loss
-is the PDE residual alone. **Time-marching**: $[0, 1]$ is split into windows
-$[t_k, t_{k+1}]$ (`edges`, or `windows` uniform ones instead when `windows` >= 1), each with
-its own network $N_k$ and the trial function
+**Model.** `sciml.pinn`: a tanh MLP $N$ (`depth` x `width`) on the embedded point $(t, \cos \pi x, \sin \pi x)$
+(optionally `fourier_features` random Fourier features of scale `fourier_sigma`), time-marching over windows
+$[t_k, t_{k+1}]$ (`edges`, or `windows` uniform ones), each with its own network and the trial function
 
 $$ u(t, x) = u(t_k, x) + \frac{t - t_k}{t_{k+1} - t_k} N_k(t, \cos \pi x, \sin \pi x), $$
 
-where $u(t_0 = 0, x) = u_0(x)$ and $u(t_k, x)$ for $k > 0$ is the previous window's
-trained model at its end time (kept fixed), so $u$ is continuous across windows. In
-each window the residual is weighted causally in time (`pinn.CausalWeighting`,
-Wang, Sankaran & Perdikaris 2022: `chunks` slices, tolerance `causal_tol`) on
-`points` uniform points redrawn every step, trained by Adam (`steps`, exponential
-decay), then L-BFGS (`lbfgs_steps`) and `lm_rounds` Levenberg-Marquardt rounds of
-`lm_steps` iterations on `lm_points` fresh points each, in float64 (every budget is
-per window). With every condition hard there is a single loss term, so
-gradient-norm weighting has nothing to balance. A later window evaluates all the
-earlier networks through its initial function, so its steps cost more.
+$u(t_0, x) = x^2 \cos(\pi x)$, $u(t_k, x)$ the previous window's model at $t_k$: periodicity and initial data
+hold exactly, the loss is the residual, weighted causally in time (`pinn.CausalWeighting`, Wang et al. 2022:
+`chunks` slices, tolerance `causal_tol`). Per window: Adam (`steps`) on `points` uniform points redrawn every
+step (RAD from `rad_from` on), L-BFGS (`lbfgs_steps`), `lm_rounds` x `lm_steps` Levenberg-Marquardt on
+`lm_points` fresh points; the windows from `late_from` on use `late_width` and `late_steps`. float64.
 
-**Independent reference.** A Fourier pseudo-spectral solve: $u$ on `modes` uniform
-points of the periodic interval, $u_{xx}$ by FFT ($-k^2 \hat u$, $k = \pi j$), the
-cubic term pointwise, integrated with diffrax's 8th-order Dormand-Prince (`Dopri8`)
-under a PID step-size controller at `reference_rtol` (absolute tolerance a hundredth
-of it). At 2048 modes the linear stiffness is $\epsilon k_{max}^2 \approx 1.0 \cdot
-10^3$, so the explicit scheme's stability bound costs only a few hundred steps
-(4-9 s on this CPU); diffrax's implicit and IMEX schemes (Kvaerno5, KenCarp4 with
-their dense Newton solve) did not finish within 150 s even at 512 modes here (load average about 14). The
-interfaces need the resolution: the solution on the 512-point grid differs by up to
-8e-4 between 512 and 2048 modes, by 3e-4 between 1024 and 2048, and by 1e-4 between
-2048 and 4096 (relative L2 2.5e-7); `tests/test_allen_cahn.py` checks 1024 against 2048
-modes.
-Evaluated on the published grid: $t = 0, 0.005, \dots, 1$ (201) times the 512 points
-$x_j = -1 + 2j/512$.
+**Independent reference.** A Fourier pseudo-spectral solve on `modes` points integrated by diffrax's `Dopri8`
+at `reference_rtol` (converged to 1e-4 at 2048 modes; `tests/test_allen_cahn.py`), on the published grid:
+$t = 0, 0.005, \dots, 1$ (201) times the 512 points $x_j = -1 + 2j/512$.
 
-**Default budget** (six windows with edges 0, 0.2, 0.4, 0.6, 0.8, 0.9, 1; per window
-2400 Adam steps on 1024 points, 32 causal slices with tolerance 10, then 300 L-BFGS
-steps and 2 x 10 Levenberg-Marquardt iterations on 1500 points; a 4 x 32 network,
-3329 parameters, per window). The two windows from `late_from` = 0.8 on, where the
-bump around $u = 0$ collapses into sharp interfaces, get a wider network (`late_width`
-= 64, 12,737 parameters) and `late_steps` = 4800 Adam steps (their causal tolerance is
-`late_causal_tol`, 10 as well). The points are uniform and redrawn every step, except in
-the windows from `rad_from` = 0.9 on: there they are drawn by residual-based adaptive
-sampling (`pinn.RAD`, Wu et al. 2023: `k` = `c` = 1, every `rad_every` = 50 steps), and
-so are the points of each Levenberg-Marquardt round. Measured on a 2-core CPU, two runs
-at once (`window residual`: the mean squared residual of the last two windows on 4096
-fresh uniform points, `window_residuals` in the metrics):
+**Default budget**: six windows (edges 0, 0.2, 0.4, 0.6, 0.8, 0.9, 1), per window 2400 Adam steps on 1024
+points, 300 L-BFGS steps, 2 x 10 LM iterations; 4 x 32 networks, 4 x 64 and 4800 Adam steps from t = 0.8.
+About 40 minutes on a shared 2-core CPU. **Expected accuracy**: relative L2 3e-3 to 8e-3 (seeds 0-2). Per-seed
+figures and the ablations behind this recipe: `problems/RESULTS.md`.
+`--quick`: two windows, a 2 x 8 network, 256 points, a 512-mode reference; accuracy not meaningful.
 
-| seed | relative L2 | max error | rel. L2 at t = 0.8 / 0.9 / 1 | window residual [0.8, 0.9] / [0.9, 1] | wall time |
-|---|---|---|---|---|---|
-| 0 | 4.86e-3 | 0.061 | 4.5e-3 / 7.4e-3 / 9.8e-3 | 2.4e-3 / 3.8e-4 | windows 0-3 resumed; the two late windows 1170 s |
-| 1 | 7.68e-3 | 0.134 | 3.8e-3 / 6.7e-3 / 2.6e-2 | 4.4e-3 / 7.0e-2 | 2223 s |
-| 2 | 3.13e-3 | 0.031 | 3.3e-3 / 4.3e-3 / 5.3e-3 | 2.6e-3 / 1.3e-3 | 2227 s |
-
-The late windows decide the error: on seed 0, 87% of the squared error of the earlier
-default (a 4 x 32 network in every window, 1.0e-2) lay in $t \ge 0.9$, at the two
-interfaces near $x = \pm 0.5$, whose sharpening the last window's network did not follow
-(its window residual 9.6e-2 against 2e-4 in the first four windows: with the small
-network the causal weights of its late slices never open). Variants of the two late
-windows tried on seed 0, windows 0 to 3 (or 0 to 4) identical:
-
-| late-window variant | relative L2 | window residual [0.9, 1] |
-|---|---|---|
-| 4 x 32, 4800 Adam steps, RAD from 0.9 | 1.00e-2 | 9.6e-2 |
-| the same, uniform points in [0.9, 1] | 9.25e-3 | 7.9e-2 |
-| the same, [0.9, 1] split at 0.95 | 1.05e-2 | 1.1e-1 (both halves) |
-| 4 x 32, causal tolerance 1 in [0.9, 1] only | 6.40e-3 | 1.7e-2 |
-| 4 x 32, causal tolerance 1 in both late windows | 7.92e-3 | 4.0e-2 |
-| 4 x 64 in both late windows (the default) | 4.86e-3 | 3.8e-4 |
-
-With 2400 Adam steps and 4 x 32 networks everywhere, the same recipe gave 1.44e-2,
-8.8e-3 and 1.70e-2 on seeds 0, 1, 2 and moved by tens of per cent with the last bits of
-XLA's rounding; a single window over [0, 1] (12000 Adam steps, 500 L-BFGS, 2 x 10 LM)
-reached 5.08e-2 / 2.96e-2 / 2.72e-2, five uniform windows (`--set windows=5`) 1.92e-2 on
-seed 0.
-
-Why this recipe: every condition is hard (exact periodicity through the embedding,
-exact initial data), so the only loss term is the residual and no weighting between
-terms is needed; causal weighting is what moved the error from about 0.5 to 5e-2 at
-equal cost. Time-marching then cut it to 1.2e-2 to 1.6e-2 (the wider late windows to
-3e-3 to 8e-3), since each window's network only has to follow the solution over a short
-time from exact (or well-fitted) data. Measured on seed 0, same
-CPU, same network unless stated:
-
-| variant | relative L2 |
-|---|---|
-| no causal weighting, 1500 Adam steps (lr 3e-3) on 2000 RAD points | 0.54 |
-| the same followed by 40 Levenberg-Marquardt iterations | 0.50 |
-| causal, tolerance 1, 3000 Adam steps (lr 1e-3) + 500 L-BFGS | 0.57 |
-| the same with 64 random Fourier features ($\sigma = 1$) on the embedded input | 0.41 |
-| causal, tolerance 100, 3000 Adam steps (lr 1e-3) + 300 L-BFGS | 0.52 |
-| single window, 12000 Adam + 500 L-BFGS, no Levenberg-Marquardt rounds | 5.98e-2 |
-| single window, 12000 Adam + 500 L-BFGS + 2 x 10 Levenberg-Marquardt | 5.08e-2 |
-| five uniform windows, per window 2400 Adam + 300 L-BFGS + 2 x 10 LM | 1.92e-2 |
-| six windows, uniform points | 1.56e-2 (1.16e-2 on a second host) |
-| six windows, RAD in the last (an earlier build of `fit`) | 7.72e-3 |
-| the same, 4 x 64 networks and 4800 Adam steps from t = 0.8 (the default) | 4.86e-3 |
-
-A plain PINN (soft conditions, no embedding) was not run here; jaxpi's ablation
-reports 0.517 for it (ANCHORS.md), in line with the first rows. The published
-state of the art (5.4e-5, PirateNets 2.2e-5) takes 10^5 and more steps of larger
-networks on a GPU. A three-times longer single-window run (seed 0, `--set windows=1 --set steps=36000
---set lbfgs_steps=500 --set lm_rounds=4`, 334 s at load about 7) reaches 3.5e-2 (from
-5.1e-2): the residual loss falls to 1e-5 while the error at late times barely moves,
-which is why the default marches in time instead.
-
-Note on the data: $u_0$ is periodic in value but not in slope ($u_0'(\pm 1) = \mp 2$),
-so the trial function keeps that kink at $x = \pm 1$ for all $t$ (every window's
-correction is smooth and periodic); the exact solution loses it at once, since the
-reaction pins $u$ near $-1$ there. The cost is confined to a few grid points.
-
-`--quick`: two windows (edges 0, 0.5, 1), a 2 x 8 network, 256 points, a few steps
-of each stage, a 512-mode reference; under 30 s, accuracy not meaningful.
-
-**Outputs.** `metrics.json` metrics: `relative_l2`, `max_error`, `rmse`, `final_loss`,
-per stage `time_<i>_<name>_s` and `loss_<i>_<name>` (`i` counts the stages of all
-windows in order), `training_time_s` (a resumed stage counts the time it took now),
-`window_residuals` (per window, the mean squared PDE residual of its trained model on
-`check_points` fresh uniform points), `reference_time_s`, `parameters`.
-`predictions.npz`: `x` (512,), `t` (201,), `u` (201, 512) the prediction on the grid
-(row `i` is time `t[i]`), `u_exact` (201, 512) the spectral reference.
-`model.eqx` + `model.json`: the last window's network $N_k$ (`architecture="mlp"`, input
-the embedded point; reloadable with `sciml.train.load`; its window in the metadata's
-`window`), and `window_<k>.eqx` + `window_<k>.json` the same for the earlier windows
-$k = 0, 1, \dots$; apply the transform above window by window to get $u$.
-Plots: `solution.png` (prediction, reference, error heat maps), `slices.png` ($u$ at
-$t = 0.25, 0.5, 1$), `training.png` (loss per iteration, the stages of all windows in order).
+**Outputs.** `metrics.json` metrics: `relative_l2`, `max_error`, `rmse`, `final_loss`, per stage
+`time_<i>_<name>_s` and `loss_<i>_<name>` (stages of all windows in order), `training_time_s`,
+`window_residuals` (per window, the mean squared residual on `check_points` fresh points), `reference_time_s`,
+`parameters`. `predictions.npz`: `x` (512,), `t` (201,), `u` (201, 512) the prediction (row `i` is time
+`t[i]`), `u_exact` (201, 512) the spectral reference. `model.eqx` + `model.json`: the last window's network
+(`architecture="mlp"`, its window in the metadata), `window_<k>.eqx` + `window_<k>.json` the earlier ones.
+Plots: `solution.png`, `slices.png` ($u$ at $t = 0.25, 0.5, 1$), `training.png`.
 """
 
 import dataclasses
@@ -161,13 +53,14 @@ from matplotlib.figure import Figure
 import sciml.nn
 import sciml.train
 from sciml import pinn
-from sciml.study import plot_space_time, plot_time_slices, RunContext
-from sciml.train import count_parameters
+from sciml.study import plot_space_time, plot_time_slices, precision, predict_batched, RunContext
+from sciml.train import count_parameters, relative_l2
 
 
 DESCRIPTION = (
     "PINN for Allen-Cahn (periodic, eps=1e-4): periodic embedding, hard IC, causal weighting, Adam -> L-BFGS -> LM"
 )
+HEADLINE = ("relative_l2", "max_error")  # the metrics problems/RESULTS.md and the README show
 
 EPSILON = 1e-4
 GAMMA = 5.0
@@ -304,7 +197,7 @@ def reference(
     t = evaluation_grid()[1] if times is None else np.asarray(times, np.float64)
     k = jnp.asarray(wavenumbers(modes))
     term = diffrax.ODETerm(lambda _, u, k: spectral_rhs(u, k))
-    with jax.enable_x64(True):
+    with precision("float64"):
         solution = diffrax.diffeqsolve(
             term,
             diffrax.Dopri8(),
@@ -420,12 +313,7 @@ def predict(model: pinn.PINN, x: np.ndarray, t: np.ndarray) -> np.ndarray:
     tt, xx = np.meshgrid(t, x, indexing="ij")
     dtype = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))[0].dtype
     grid = jnp.asarray(np.stack([tt.ravel(), xx.ravel()], axis=1), dtype)
-    return np.asarray(_predict(model, grid), np.float64).reshape(tt.shape)
-
-
-@eqx.filter_jit
-def _predict(model: pinn.PINN, points: Float[Array, " n 2"]) -> Float[Array, " n"]:
-    return jax.vmap(model)(points)
+    return np.asarray(predict_batched(model, grid), np.float64).reshape(tt.shape)
 
 
 def window_residual(model: pinn.PINN, t0: float, t1: float, initial, points: int, key) -> float:
@@ -485,8 +373,12 @@ def _plot_training(solutions: Sequence[pinn.PINNSolution]) -> Figure:
 
 def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Computes the reference, builds and trains the PINN, evaluates and writes every output."""
-    if config.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
+    # In `config.dtype` whatever the global setting, which stays as it was after the run.
+    with precision(config.dtype):
+        return _run(config, ctx)
+
+
+def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     t0 = time.perf_counter()
     x_ref, t, u_ref = reference(config.modes, config.reference_rtol)
     reference_time = time.perf_counter() - t0
@@ -550,7 +442,7 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     ctx.savefig(_plot_training(solutions), "training.png")
 
     metrics: dict[str, object] = {
-        "relative_l2": float(np.linalg.norm(error) / np.linalg.norm(exact)),
+        "relative_l2": float(relative_l2(u, exact)),
         "max_error": float(np.max(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "final_loss": float(solutions[-1].losses[-1]),

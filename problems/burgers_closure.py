@@ -4,101 +4,38 @@ r"""Learned closure for under-resolved viscous Burgers: a coarse solver plus a C
 
 $$ u_t + (u^2/2)_x = \nu u_{xx}, \qquad \nu = 0.02, $$
 
-from random smooth initial conditions $u_0 = c \sum_{k=1}^{3} (a_k \cos kx + b_k \sin kx)/k$,
-$a_k, b_k \sim N(0, 1)$, scaled to $\max |u_0| = 1$. Every initial condition steepens
-into one or more shocks of width about $4\nu/\Delta u \approx 0.04$ by $t \approx 0.5$,
-which then decay; the horizon is $t \in [0, 2]$, saved every 0.1.
+from random smooth initial conditions $u_0 = c \sum_{k=1}^{3} (a_k \cos kx + b_k \sin kx)/k$, $a_k, b_k \sim
+N(0, 1)$, scaled to $\max |u_0| = 1$; shocks of width about 0.04 form by $t \approx 0.5$; horizon $[0, 2]$,
+saved every 0.1. On 32 points the shocks are 5 times narrower than a cell, so the coarse solver (central
+flux and second difference, `ViscousBurgers(..., discretisation="fd")`) rings and the closure has work to do.
 
-**Independent reference.** A pseudo-spectral solve on 512 points with the 2/3 rule
-(`ViscousBurgers(..., discretisation="spectral")` below),
-integrated by diffrax (Tsit5, PID rtol 1e-7, atol 1e-9, float64), then filtered and
-projected onto the coarse grid (`spectral_downsample`: a Gaussian filter of width
-`filter_cells` coarse cells, transfer function $e^{-k^2\Delta^2/24}$, then spectral
-truncation): the "filtered fine reference". A sharp cut alone would leave Gibbs
-oscillations of 9% of each jump in the target, an artefact of the filter rather than of
-the flow; the Gaussian filter of width $2\Delta x$ is the usual large-eddy-simulation
-choice (Pope, "Turbulent flows", 2000, section 13.2). The reference is converged: the
-same solve on 1024 points agrees to 5e-9 (relative L2 of the truncated 32-point fields,
-16 initial conditions), the Fourier amplitudes near the 2/3 cut-off stay below 1e-5 of
-the largest (`reference_cutoff_ratio`), and the spectral solver reproduces the exact
-Cole-Hopf solution to 1e-7 on 64 points
-(`tests/test_method_of_lines.py`).
+**Independent reference.** A 512-point pseudo-spectral solve with the 2/3 rule
+(`ViscousBurgers(..., discretisation="spectral")` below; diffrax Tsit5, rtol 1e-7,
+float64), Gaussian-filtered over `filter_cells` coarse cells and projected onto the coarse grid
+(`spectral_downsample`): the "filtered fine reference" (converged to 5e-9; `tests/test_method_of_lines.py`).
 
-**Why this regime.** On 32 points ($\Delta x = 0.196$) the shocks are 5 times narrower
-than a cell, and the cell Reynolds number $|u| \Delta x / \nu \approx 10$ is far above
-2: the classical coarse solver (the conservative, energy-conserving central flux plus a
-central second difference, `ViscousBurgers(..., discretisation="fd")`) rings at every
-shock, so the closure has real work to do. A larger viscosity would let the coarse
-solver resolve the shocks; a much smaller one would need a finer reference.
+**Model.** `sciml.pde.MethodOfLines` on the 32-point grid, $du/dt = F_{\rm FD}(u) + N_\theta(u)$, with
+$N_\theta$ a `sciml.nn.FieldResNet` (circular padding; `width`, `depth`, `kernel_size`; zero output layer
+at start), integrated by Tsit5 at step `dt` and trained by `sciml.train.fit` on the rollout loss
+(`sciml.ode.TrajectoryLoss`) over `n_train` trajectories, Adam with cosine decay, float64.
 
-**Model.** `sciml.pde.MethodOfLines` on the 32-point grid:
+**Acceptance.** On `n_test` held-out initial conditions over $t \in (0, 2]$, the learned model's relative L2
+error against the filtered reference is at least 5 times lower than the plain coarse solver's. The speed-up
+over the fine solver is the median of `timing_repeats` interleaved batched solves, compiled and warm.
 
-$$ \frac{du}{dt} = F_{\rm FD}(u) + N_\theta(u), $$
+**Default budget**: 32 training trajectories, 400 Adam steps of batch 8 (lr 3e-3), a 5297-parameter closure.
+**Expected accuracy**: relative L2 1.2-1.3e-2 against 1.2-1.4e-1 for the plain coarse solver (ratio 10-12),
+speed-up 3.3-4.7x over the fine solver. Per-seed figures and timing context: `problems/RESULTS.md`.
+`--quick`: a 128-point reference, 8 + 4 trajectories on $[0, 0.5]$, a tiny network; accuracy not meaningful.
 
-$F_{\rm FD}$ the coarse solver above, $N_\theta$ a `sciml.nn.FieldResNet` (circular
-padding, so exactly translation-equivariant; `width` channels, `depth` residual blocks,
-kernel `kernel_size`; the output layer starts at zero, so training starts from the plain
-coarse solver). An `sciml.ode.ODEModel` integrates it with Tsit5 at the constant
-step `dt` (the save interval), and `sciml.train.fit` trains it on the rollout loss
-(`sciml.ode.TrajectoryLoss`: the squared error of the whole trajectory against the
-filtered reference, differentiated through the solver) on `n_train` trajectories,
-Adam with a cosine schedule, float64.
-
-**Acceptance.** On `n_test` held-out initial conditions (a separate random stream),
-over the full horizon ($t \in (0, 2]$, every saved time), the relative L2 error of the
-learned coarse model against the filtered fine reference is at least 5 times lower than
-the plain coarse solver's. The wall-clock speed-up of the learned coarse model over the
-fine solver is measured side by side: one batched solve of all `n_train + n_test`
-initial conditions (the fine ones for the fine solver, their filtered coarse versions for
-the coarse models) over the full horizon, each compiled and warm, the median of
-`timing_repeats` calls taken in turns.
-
-**Default budget** (32 training trajectories, 400 Adam steps of batch 8 at learning
-rate 3e-3 with cosine decay; a 5297-parameter closure: width 16, 2 blocks, kernel 5),
-measured on a 2-core CPU shared with other jobs, seeds 0, 1, 2:
-
-| seed | rel. L2 learned | rel. L2 plain coarse | ratio | fine solve | learned solve | speed-up | wall time (training) |
-|---|---|---|---|---|---|---|---|
-| 0 | 1.31e-2 | 1.37e-1 | 10.5 | 2081 ms | 504 ms | 4.1x | 543 s (411 s) |
-| 1 | 1.28e-2 | 1.23e-1 | 9.6 | 2801 ms | 595 ms | 4.7x | 597 s (488 s) |
-| 2 | 1.15e-2 | 1.37e-1 | 11.9 | 777 ms | 232 ms | 3.3x | 503 s (398 s) |
-
-(relative L2 over the 32 held-out trajectories and every saved time after $t = 0$; the
-learned model's error on its 32 training trajectories is 1.1e-2 to 1.3e-2, so it does
-not overfit). The solve times are medians of 7 interleaved calls of one batched solve
-of all 64 initial conditions, float64, measured while the machine's load average was
-14 to 17 on its 2 cores, so they are inflated and noisy (the same model measured at
-another moment gave speed-ups from 2.5x to 9x; wall times likewise; re-measured at a
-load of 4 to 6, seed 0's model: fine 1591 ms, learned 388 ms, 4.1x). The learned model
-takes 20 constant Tsit5 steps per trajectory where the fine solver takes about 425
-adaptive ones, but
-each of its right-hand sides runs the 5297-parameter CNN on 32 points, which costs
-about as much as the fine solver's 512-point FFTs: the speed-up is far below the step
-ratio. The plain coarse solver takes 2 to 7 ms.
-
-`--quick`: a 128-point reference, 8 training and 4 test trajectories on $[0, 0.5]$, a
-tiny network and 10 steps; about 22 s of CPU time (mostly compilation), accuracy not
-meaningful.
-
-**Outputs.** `metrics.json` metrics: `rel_l2_learned`, `rel_l2_coarse` (the plain
-coarse solver), `improvement` (their ratio), `success` (improvement >= 5),
-`rel_l2_learned_per_time` and `rel_l2_coarse_per_time` (per saved time),
-`rel_l2_learned_train` (on the training trajectories), `time_fine_s`, `time_learned_s`,
-`time_coarse_s` (median wall time of one batched solve of every initial condition),
-`speedup_learned_vs_fine`, `fine_steps_max`, `reference_cutoff_ratio`
-(the largest Fourier amplitude near the 2/3 cut-off relative to the largest, over the
-reference), `final_loss`, `training_time_s`, `parameters`.
-`predictions.npz`: `x_coarse` (32,), `x_fine` (512,), `t` (21,), `reference` (n_test,
-21, 32) the filtered fine solution, `learned` and `coarse` (n_test, 21, 32) the learned
-and plain coarse solutions from the same filtered initial conditions, `fine_example`
-(21, 512) the fine solution of the first test trajectory.
-`model.eqx` + `model.json`: the closure network $N_\theta$ (`architecture="resnet"`,
-`variant="field"`, reloadable with `sciml.train.load`), called on one field of shape
-`[1, 32]`; the metadata holds the coarse solver's settings.
-Plots: `fields.png` (space-time fields of the reference, the learned and the plain
-coarse solution and their errors for one test trajectory), `error_vs_time.png`
-(relative L2 per saved time), `snapshots.png` (the three at a few times),
-`training.png` (the loss curve).
+**Outputs.** `metrics.json` metrics: `rel_l2_learned`, `rel_l2_coarse`, `improvement` (their ratio), `success`
+(improvement >= 5), `rel_l2_learned_per_time`, `rel_l2_coarse_per_time`, `rel_l2_learned_train`,
+`time_fine_s`, `time_learned_s`, `time_coarse_s`, `speedup_learned_vs_fine`, `fine_steps_max`,
+`reference_cutoff_ratio`, `final_loss`, `training_time_s`, `parameters`.
+`predictions.npz`: `x_coarse` (32,), `x_fine` (512,), `t` (21,), `reference` (n_test, 21, 32) the filtered
+fine solution, `learned` and `coarse` (n_test, 21, 32), `fine_example` (21, 512) the first test trajectory's
+fine solution. `model.eqx` + `model.json`: $N_\theta$ (`architecture="resnet"`, `variant="field"`), called on
+a field of shape `[1, 32]`. Plots: `fields.png`, `error_vs_time.png`, `snapshots.png`, `training.png`.
 """
 
 import dataclasses
@@ -119,8 +56,8 @@ from matplotlib.figure import Figure
 import sciml.nn
 from sciml.ode import AbstractVectorField, ODEModel, trajectory_data, TrajectoryLoss
 from sciml.pde import fd_derivative, MethodOfLines, PeriodicGrid, spectral_downsample
-from sciml.study import RunContext
-from sciml.train import count_parameters, fit
+from sciml.study import precision, RunContext
+from sciml.train import count_parameters, fit, relative_l2
 
 
 # The known physics of this study: viscous Burgers on a periodic grid, by finite differences
@@ -248,6 +185,8 @@ class ViscousBurgers(AbstractVectorField):
 
 
 DESCRIPTION = "Burgers closure: 32-point solver + CNN correction trained through diffrax on 512-point spectral data"
+# The metrics problems/RESULTS.md and the README show.
+HEADLINE = ("rel_l2_learned", "rel_l2_coarse", "improvement", "speedup_learned_vs_fine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,7 +289,7 @@ def _side_by_side(runs: Sequence[tuple[ODEModel, jax.Array]], ts, repeats: int) 
 def _rel_l2(pred: np.ndarray, ref: np.ndarray) -> float:
     if not np.all(np.isfinite(pred)):
         return math.inf
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+    return float(relative_l2(pred, ref))
 
 
 def _per_time(pred: np.ndarray, ref: np.ndarray) -> list[float]:
@@ -406,10 +345,9 @@ def _plot_snapshots(x_fine, x, t, fine, ref, learned, coarse) -> Figure:
 
 def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Generates the reference, trains the closure, evaluates on held-out ICs and writes every output."""
-    ambient = jnp.zeros(()).dtype
-    with jax.enable_x64(True):
+    with precision("float64") as ambient:
         out = _run(config, ctx)
-    network = jax.tree_util.tree_map(lambda x: x.astype(ambient) if eqx.is_inexact_array(x) else x, out.pop("network"))
+    network = sciml.nn.cast(out.pop("network"), ambient)
     ctx.save_model(
         network,
         architecture="resnet",

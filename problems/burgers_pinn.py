@@ -2,66 +2,31 @@ r"""Viscous Burgers' equation with a physics-informed neural network (Raissi et 
 
 **Physics.** On $x \in [-1, 1]$, $t \in [0, 1]$,
 
-$$ u_t + u u_x = \nu u_{xx}, \qquad \nu = 0.01/\pi, \qquad u(0, x) = -\sin(\pi x), \qquad u(t, \pm 1) = 0. $$
+$$ u_t + u u_x = \nu u_{xx}, \qquad \nu = 0.01/\pi, \qquad u(0, x) = -\sin(\pi x), \qquad u(t, \pm 1) = 0: $$
 
-The initial sine steepens into a shock at $x = 0$ from $t \approx 0.3$ on; its maximum
-slope, $|u_x| = 152.005$ at $t = 0.5105$, is the classic test of Basdevant et al. (1986).
+the sine steepens into a shock at $x = 0$ (maximum slope 152.005 at $t = 0.5105$, Basdevant et al. 1986).
 
-**Model.** `sciml.pinn`: a tanh MLP $N(t, x)$ (`depth` x `width`, default
-6 x 20, 2181 parameters) inside the hard-constraint transform that
-`pinn.HardConstraint` builds from the initial and boundary conditions,
+**Model.** `sciml.pinn`: a tanh MLP $N(t, x)$ (`depth` x `width`, default 6 x 20) in the hard constraint
+$u(t, x) = -\sin(\pi x) + t (1 - x^2) N(t, x)$, so the loss is the PDE residual alone, at `points`
+collocation points redrawn by residual-based adaptive sampling (RAD). float64, forward-mode derivatives.
+Schedule (`pinn.train`, checkpointed per stage): Adam (`steps`), L-BFGS (`lbfgs_steps`), then `lm_rounds`
+rounds of `lm_steps` Levenberg-Marquardt iterations, each on freshly RAD-drawn points.
 
-$$ u(t, x) = -\sin(\pi x) + t \,(1 - x^2)\, N(t, x), $$
+**Independent reference.** The exact Cole-Hopf solution by Gauss-Hermite quadrature (`reference_nodes`
+nodes) in log-space, converged to 2e-15 (`tests/test_burgers_pinn.py`), on Raissi's grid: 256 values of
+$x$ uniform on $[-1, 1]$ with both ends, $t = 0, 0.01, \dots, 0.99$.
 
-so both hold exactly and the loss is the PDE residual alone, at `points` collocation
-points (Sobol at first, then redrawn every `resample_every` steps by residual-based
-adaptive sampling, RAD, Wu et al. 2023). Derivatives in forward mode (the fastest
-measured, `benchmarks/pinn.py`), float64. Schedule (`pinn.train`, each stage
-checkpointed, so `--resume` continues exactly): Adam (`steps`, exponential decay),
-L-BFGS (`lbfgs_steps`, RAD continuing every `resample_every` steps), then `lm_rounds`
-rounds of `lm_steps` Levenberg-Marquardt iterations (optimistix's trust region on the
-damped normal equations), each round on freshly RAD-drawn points.
+**Default budget**: 1000 Adam + 3000 L-BFGS steps on 4000 points, 8 x 40 LM iterations; about 5 minutes
+on an idle 2-core CPU. **Expected accuracy**: relative L2 about 3.4e-4, max error 2-4e-3 (at the shock);
+Raissi et al. published 6.7e-4. Per-seed figures and timings: `problems/RESULTS.md`.
+`--quick`: a 2 x 8 network, 256 points, a few steps of each stage; accuracy not meaningful.
 
-**Independent reference.** The exact Cole-Hopf solution
-$u = -\int \sin(\pi(x-\eta)) f(x-\eta) e^{-\eta^2/4\nu t} d\eta / \int f(x-\eta)
-e^{-\eta^2/4\nu t} d\eta$, $f(y) = e^{-\cos(\pi y)/2\pi\nu}$, by Gauss-Hermite
-quadrature (`reference_nodes` nodes) in log-space (the exponents reach $\pm 50$). It is
-converged: 100 and 200 nodes agree to 2e-15, and so does a 40001-point trapezoidal rule
-in $\eta$, which also gives Basdevant's maximum slope 152.00516 (`tests/test_burgers_pinn.py`).
-Evaluated on Raissi's grid: 256 values of $x$ uniform on $[-1, 1]$ with both ends,
-$t = 0, 0.01, \dots, 0.99$.
-
-**Default budget** (1000 Adam + 3000 L-BFGS steps on 4000 points, 8 x 40 LM iterations),
-measured on a 2-core CPU shared with other jobs (load about 2), seeds 0, 1, 2:
-
-| seed | relative L2 | max error | wall time (Adam / L-BFGS / LM) |
-|---|---|---|---|
-| 0 | 3.45e-4 | 3.6e-3 | 294 s (22 / 106 / 164 s) |
-| 1 | 3.46e-4 | 3.1e-3 | 273 s (18 / 85 / 167 s) |
-| 2 | 3.36e-4 | 2.4e-3 | 281 s (20 / 90 / 166 s) |
-
-A rerun of seed 0 at load average 9-15 reproduced 3.45e-4 and 3.6e-3 exactly in 1016 s
-(the stage times grow with the load), and on 2 pinned cores of a 16-core Xeon VM the
-Levenberg-Marquardt iterations took 1.47 s each (0.5 s here), so the run exceeded 570 s
-there: the 10-minute budget holds on this CPU when it is not shared. Compare this
-against 6.7e-4 published by Raissi et al. (9 x 20 network, 10,000 points, L-BFGS) and
-8.9e-4 to 3.6e-2 measured for DeepXDE's Burgers example on this CPU (ANCHORS.md).
-The error sits at the shock (its maximum near $x = 0$, $t = 0.5$, where the slope is
-steepest). Adam alone does not reach 1e-3 in 10 minutes; see `benchmarks/pinn.py`
-for the schedules compared.
-
-`--quick`: a 2 x 8 network, 256 points, a few steps of each stage; under 30 s, accuracy
-not meaningful.
-
-**Outputs.** `metrics.json` metrics: `relative_l2`, `max_error`, `rmse`, `final_loss`,
-per stage `time_<i>_<name>_s` and `loss_<i>_<name>`, `training_time_s`, `parameters`.
-`predictions.npz`: `x` (256,), `t` (100,), `u` (100, 256) the prediction on the grid
-(row `i` is time `t[i]`), `u_exact` (100, 256) the Cole-Hopf solution.
-`model.eqx` + `model.json`: the network $N$ (`architecture="mlp"`, reloadable with
-`sciml.train.load`); apply the transform above to get $u$.
-Plots: `solution.png` (prediction, exact, error heat maps), `slices.png` ($u$ at
-$t = 0.25, 0.5, 0.75$), `training.png` (loss per iteration, all stages and the
-Levenberg-Marquardt rounds).
+**Outputs.** `metrics.json` metrics: `relative_l2`, `max_error`, `rmse`, `final_loss`, per stage
+`time_<i>_<name>_s` and `loss_<i>_<name>`, `training_time_s`, `parameters`.
+`predictions.npz`: `x` (256,), `t` (100,), `u` (100, 256) the prediction (row `i` is time `t[i]`),
+`u_exact` (100, 256) the Cole-Hopf solution. `model.eqx` + `model.json`: the network $N$
+(`architecture="mlp"`); apply the transform above to get $u$.
+Plots: `solution.png`, `slices.png` ($u$ at $t = 0.25, 0.5, 0.75$), `training.png`.
 """
 
 import dataclasses
@@ -78,11 +43,12 @@ from matplotlib.figure import Figure
 
 import sciml.nn
 from sciml import pinn
-from sciml.study import plot_space_time, plot_time_slices, RunContext
-from sciml.train import count_parameters
+from sciml.study import plot_space_time, plot_time_slices, precision, predict_batched, RunContext
+from sciml.train import count_parameters, relative_l2
 
 
 DESCRIPTION = "PINN for viscous Burgers (Raissi 2019): hard IC/BC, RAD, Adam -> L-BFGS -> Levenberg-Marquardt"
+HEADLINE = ("relative_l2", "max_error")  # the metrics problems/RESULTS.md and the README show
 
 NU = 0.01 / math.pi
 
@@ -220,13 +186,8 @@ def evaluate(model: pinn.PINN, nodes: int = 200) -> tuple[np.ndarray, np.ndarray
     tt, xx = np.meshgrid(t, x, indexing="ij")
     dtype = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))[0].dtype
     grid = jnp.asarray(np.stack([tt.ravel(), xx.ravel()], axis=1), dtype)
-    u = np.asarray(_predict(model, grid), np.float64).reshape(tt.shape)
+    u = np.asarray(predict_batched(model, grid), np.float64).reshape(tt.shape)
     return u, cole_hopf(xx, tt, nodes)
-
-
-@eqx.filter_jit
-def _predict(model: pinn.PINN, points: Float[Array, " n 2"]) -> Float[Array, " n"]:
-    return jax.vmap(model)(points)
 
 
 def _plot_training(solution: pinn.PINNSolution) -> Figure:
@@ -252,8 +213,12 @@ def _plot_training(solution: pinn.PINNSolution) -> Figure:
 
 def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Builds the PINN, trains it through the schedule, evaluates and writes every output."""
-    if config.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
+    # In `config.dtype` whatever the global setting, which stays as it was after the run.
+    with precision(config.dtype):
+        return _run(config, ctx)
+
+
+def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     model, loss, state, network_config = setup(config, ctx.key)
     train_key = jr.fold_in(ctx.key, 2)
     solution = pinn.train(
@@ -284,7 +249,7 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     ctx.savefig(_plot_training(solution), "training.png")
 
     metrics: dict[str, object] = {
-        "relative_l2": float(np.linalg.norm(error) / np.linalg.norm(exact)),
+        "relative_l2": float(relative_l2(u, exact)),
         "max_error": float(np.max(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "final_loss": float(solution.losses[-1]),

@@ -4,96 +4,37 @@ r"""Darcy flow surrogates: a Fourier neural operator against a field ResNet, and
 
 $$ -\nabla \cdot \big(a(x)\, \nabla u(x)\big) = 1, \quad x \in (0, 1)^2, \qquad u = 0 \ \text{on}\ \partial(0, 1)^2, $$
 
-with the permeability $a$ a thresholded Gaussian random field, as in the Darcy sets of
-Li et al. 2021 (FNO) and PDEBench: $\psi \sim N(0, (-\Delta + \tau^2)^{-\alpha})$ with
-Neumann boundary conditions, $\alpha = 2$, $\tau = 3$, synthesised by its cosine
-(Karhunen-Loeve) series $\psi = \sum_k \tau^{\alpha - 1} (\pi^2 |k|^2 + \tau^2)^{-\alpha/2}
-\xi_k \phi_k$ with an inverse orthonormal DCT (the `GRF.m` of the FNO data), and
-$a = 12$ where $\psi \ge 0$, $a = 3$ where $\psi < 0$. Fields live on the `size` x `size`
-nodes of a uniform grid, boundary nodes included ($h = 1 / (\text{size} - 1)$).
+with $a = 12$ where $\psi \ge 0$ and $a = 3$ elsewhere, $\psi \sim N(0, (-\Delta + \tau^2)^{-\alpha})$
+($\alpha = 2$, $\tau = 3$, Neumann; its cosine series, as the FNO and PDEBench data), on the `size` x `size`
+nodes of a uniform grid, boundary nodes included.
 
-**Reference solver.** The 5-point finite-volume stencil of
-[`sciml.pde.DiffusionOperator`][] (harmonic-mean face permeabilities, second order),
-solved by `lineax.CG` with a Jacobi preconditioner, batched with `jax.vmap` and run in
-float64 to a relative tolerance of `cg_tolerance` (`sciml.pde.solve_diffusion`).
-Every training and test target is such a converged classical solve, so the surrogates'
-errors are measured against an independent reference. The speed comparison also uses a
-sparse direct solve: `scipy.sparse.linalg.splu` (SuperLU, minimum-degree ordering of
-$A^T + A$) of the same matrix ([`sciml.pde.diffusion_matrix`][]), which agrees with
-CG to about 1e-9 (`solver_agreement_<s>`).
+**Reference solver.** The 5-point finite-volume stencil of [`sciml.pde.DiffusionOperator`][] solved by
+`lineax.CG` (Jacobi preconditioner, batched, float64) to `cg_tolerance`; every target is such a converged
+solve. The speed comparison adds a sparse direct solve (`scipy.sparse.linalg.splu`) of the same matrix.
 
-**Models.** Both are fitted with `sciml.surrogate.fit_surrogate`, the path of
-`sciml fit darcy.npz --model ...` (per-channel normalisation fitted on the training
-split, Adam with cosine decay and gradient clipping, MSE in normalised units, the model
-with the best validation relative L2 kept), on the same seeded split of the samples:
+**Models.** Both fitted by `sciml.surrogate.fit_surrogate` (the path of `sciml fit`) on the same seeded split:
+`fno`, a `sciml.nn.FNO` (4 Fourier layers of width 32, 12 modes per axis); `resnet`, a `sciml.nn.FieldResNet`
+(4 blocks of 3x3 convolutions, width 32). **Speed**: per grid of `speed_sizes`, `n_speed` new permeabilities
+solved by `splu` and by batched CG and predicted by each surrogate in one jitted batch, timed alternately,
+medians of `speed_repeats`; the FNO trained at `size` is also evaluated zero-shot on the finer grids.
 
-- `fno`: `sciml.nn.FNO` (Li et al. 2021) with 4 Fourier layers of width 32 keeping 12
-    modes per axis, a projection of width 64, GELU, grid coordinates as extra inputs;
-- `resnet`: `sciml.nn.FieldResNet`, a same-resolution pre-activation residual CNN
-    (4 blocks of two 3x3 convolutions, width 32, zero padding: the Dirichlet boundary).
+**Default budget** (float32 networks): 1000 training, 100 validation and 200 test samples on a 32 x 32 grid,
+2500 Adam steps of batch 10 per model. **Expected accuracy**: FNO test relative L2 about 1.6% (within the 2%
+acceptance), field ResNet about 9%; the surrogates are roughly as fast as the sparse direct solve on a CPU.
+Per-seed figures, zero-shot errors and timings: `problems/RESULTS.md`.
 
-**Speed.** For every grid of `speed_sizes`, `n_speed` new permeabilities are solved by
-the sparse direct solver (one `splu` per sample, assembly included) and by batched
-float64 CG (one jitted `vmap`, warm), and predicted by each surrogate in one jitted
-batch (warm, float32). The four are timed alternately in the same loop, so the load on
-the machine affects all of them alike; medians of `speed_repeats` repeats, per sample.
-The speed-up is the faster classical solver's time over the surrogate's. The FNO
-trained at `size` is evaluated at the finer grids unchanged (its weights do not depend
-on the grid); its error there against the direct solutions is reported as well.
-
-**Default budget** (float32 networks): 1000 training, 100 validation and 200 test
-samples on a 32 x 32 grid, 2500 Adam steps of batch 10 for each model (25 epochs;
-learning rate 2e-3, cosine decay, clipping at norm 1). The grid is 32 x 32 rather than
-64 x 64 because a 2-core CPU trains the FNO about 4x faster per sample there, and
-FNO errors on this problem barely depend on the resolution (Li et al. 2021, Table 4).
-Measured on a 2-core CPU shared with other jobs (load average 13-17, so every wall
-time below is inflated several times):
-
-- test relative L2 (mean over the 200 test samples), seeds 0, 1: FNO 1.63%, 1.62%
-    (largest single sample 4.7%, 4.6%), within the 2% acceptance (Li et al. report
-    1.08% at 85 x 85 after 500 epochs); field ResNet 9.3%, 8.9%: its receptive field
-    (19 nodes) does not cover the grid, while the solution of an elliptic problem
-    depends on the whole permeability field;
-- the FNO evaluated unchanged on finer grids (zero-shot): 4.1%, 4.1% at 64 x 64 and
-    5.5%, 5.8% at 128 x 128 against the direct solutions there;
-- wall time 1572, 1923 s in all (FNO training 856, 1121 s; ResNet 494, 550 s), an
-    estimated 5-8 minutes on 2 free cores (from CPU time: about 10 CPU-seconds per 100
-    FNO steps);
-- at 64 x 64 and 128 x 128 the surrogates are *not* much faster than the sparse direct
-    solve on this CPU: FNO speed-ups 0.88, 0.81 at 64 x 64 and 1.17, 1.36 at 128 x 128
-    (seed 0: direct 23.0 ms vs FNO 26.2 ms per sample at 64 x 64, 149 ms vs 127 ms at
-    128 x 128; field ResNet 1.10, 1.12 and 1.35, 1.40). On the idle machine
-    (`benchmarks/surrogates.py`, same networks untrained) the times are lower and the
-    ratios the same: direct 9.5 ms, FNO 9.6 ms at 64 x 64 (0.99x), 45 ms and 41 ms at
-    128 x 128 (1.10x). The FNO's cost is dominated by its FFTs (XLA:CPU), the direct
-    solve of a 5-point matrix with a few thousand unknowns is cheap, and batched CG
-    (Jacobi) loses to both. A 20x speed-up at 64 x 64 is out of reach on this CPU: an
-    FNO of half the width (16) and projection (32) still takes 3.5 ms per sample there
-    (3.2x), and one spectral convolution of the default width costs 1.7 ms per sample
-    by FFT (1.2 ms as a truncated DFT by matrix products); it needs an accelerator.
-
-**Outputs.** `metrics.json` metrics: `fno_test_relative_l2` and `resnet_test_relative_l2`
-(mean over test samples of $\|\hat u - u\|_2 / \|u\|_2$ on the full grid, as the FNO
-papers report), `fno_test_relative_l2_max`, `resnet_test_relative_l2_max`, `best_model`,
-`best_test_relative_l2`, `meets_2_percent`; per speed grid $s$: `direct_ms_<s>`,
-`cg_ms_<s>`, `fno_ms_<s>`, `resnet_ms_<s>`
-(per sample), `reference_solver_<s>` (`"direct"` or `"cg"`, the faster),
-`fno_speedup_<s>`, `resnet_speedup_<s>`, `fno_relative_l2_<s>` (zero-shot on the finer
-grid), `solver_agreement_<s>`; `data_time_s` (solving the training set),
-`fno_train_time_s`, `resnet_train_time_s`, `fno_parameters`, `resnet_parameters`,
-`fno_best_step`, `resnet_best_step`. The subfolders `fno/` and `resnet/` hold each
-model's `sciml fit` outputs (its own metrics, predictions, loss curves);
-`darcy.npz` is the data file both were fitted on (`inputs` = $a$, `outputs` = $u$).
-`model.eqx` + `model.json`: the better model's network (`sciml.train.load`), with the
-normalisation statistics under `surrogate` (`sciml.surrogate.load_surrogate(out)`
-rebuilds the whole surrogate).
-`predictions.npz`: `a` (n, s, s) test permeabilities, `u` (n, s, s) reference
-solutions, `fno` and `resnet` (n, s, s) predictions, `test_index` (n,) their rows in
-`darcy.npz`; for each speed grid $s$: `a_<s>` (m, s, s), `u_<s>` (m, s, s) the direct
-solutions and `fno_<s>` (m, s, s) the zero-shot FNO predictions (e.g. `a_64`, `u_64`,
-`fno_64`, `a_128`, `u_128`, `fno_128` by default; `a_16`, `u_16`, `fno_16` with `--quick`).
-Plots: `fields.png` (permeability, reference, both predictions and their errors),
-`training.png` (both models' training loss and validation relative L2), `speed.png`.
+**Outputs.** `metrics.json` metrics: `fno_test_relative_l2`, `resnet_test_relative_l2` (mean over test samples
+of $\|\hat u - u\|_2 / \|u\|_2$), `fno_test_relative_l2_max`, `resnet_test_relative_l2_max`, `best_model`,
+`best_test_relative_l2`, `meets_2_percent`; per speed grid $s$: `direct_ms_<s>`, `cg_ms_<s>`, `fno_ms_<s>`,
+`resnet_ms_<s>`, `reference_solver_<s>`, `fno_speedup_<s>`, `resnet_speedup_<s>`, `fno_relative_l2_<s>`,
+`solver_agreement_<s>`; `data_time_s`, `fno_train_time_s`, `resnet_train_time_s`, `fno_parameters`,
+`resnet_parameters`, `fno_best_step`, `resnet_best_step`. Subfolders `fno/` and `resnet/` hold each model's
+`sciml fit` outputs; `darcy.npz` the data (`inputs` = $a$, `outputs` = $u$). `model.eqx` + `model.json`: the
+better network, with normalisation under `surrogate` (`sciml.surrogate.load_surrogate(out)`).
+`predictions.npz`: `a` (n, s, s) test permeabilities, `u` (n, s, s) references, `fno` and `resnet` (n, s, s),
+`test_index` (n,); per speed grid $s$: `a_<s>`, `u_<s>` (direct solutions), `fno_<s>` (zero-shot) (e.g. `a_64`,
+`u_64`, `fno_64`, `a_128`, `u_128`, `fno_128`; `a_16`, `u_16`, `fno_16` with `--quick`).
+Plots: `fields.png`, `training.png`, `speed.png`.
 """
 
 import dataclasses
@@ -113,12 +54,14 @@ from matplotlib.figure import Figure
 
 import sciml.data
 from sciml.pde import diffusion_matrix, solve_diffusion
-from sciml.study import RunContext
+from sciml.study import precision, RunContext
 from sciml.surrogate import fit_surrogate, load_surrogate
 from sciml.train import count_parameters
 
 
 DESCRIPTION = "FNO vs field ResNet surrogates of 2D Darcy flow (thresholded GRF), timed against sparse direct and CG"
+# The metrics problems/RESULTS.md and the README show.
+HEADLINE = ("fno_test_relative_l2", "resnet_test_relative_l2", "meets_2_percent")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,7 +226,7 @@ def solve_cg(
     if a.ndim != 3 or a.shape[1] != a.shape[2] or a.shape[1] < 3:
         raise ValueError(f"darcy_surrogate: permeabilities must have shape (n, s, s) with s >= 3, got {a.shape}")
     solver = lx.CG(rtol=tolerance, atol=tolerance, max_steps=max_steps)
-    with jax.enable_x64(True):
+    with precision("float64"):
         u = np.asarray(_cg_batch(jnp.asarray(a), jnp.asarray(_source(f, *a.shape[:2])), solver))
     failed = np.flatnonzero(~np.isfinite(u).all(axis=(1, 2)))
     if failed.size:

@@ -2,120 +2,39 @@ r"""FNO surrogate ensemble for 1D variable-coefficient diffusion, against MC dro
 
 **Physics.** Steady diffusion with a random coefficient on $[0, 1]$:
 
-$$ -\frac{d}{dx}\Big(k(x) \frac{du}{dx}\Big) = 1, \qquad u(0) = u(1) = 0, $$
+$$ -\frac{d}{dx}\Big(k(x) \frac{du}{dx}\Big) = 1, \qquad u(0) = u(1) = 0, \qquad
+\log k(x) = s \sum_{m=1}^{8} \frac{a_m \cos(m \pi x) + b_m \sin(m \pi x)}{m^{1.5}}, $$
 
-$$ \log k(x) = s \sum_{m=1}^{8} \frac{a_m \cos(m \pi x) + b_m \sin(m \pi x)}{m^{1.5}},
-\qquad a_m, b_m \sim N(0, 1), $$
+$a_m, b_m \sim N(0, 1)$, amplitude $s$ uniform on $[0.2, 1.0]$ for training and $[0.2, 1.6]$ for testing
+(`in_range` false beyond 1.0). The operator maps $\log k$ on the 66 grid nodes to $u$ on the same nodes.
 
-with a per-sample amplitude $s$ uniform on $[0.2, 1.0]$ for the training set and on
-$[0.2, 1.6]$ for the test set, so about 43% of the test coefficients have a higher
-contrast than any training sample (`in_range` false). The operator to learn maps
-$\log k$ on the 66 grid nodes to $u$ on the same nodes.
+**Independent reference.** The finite-volume solve of `sciml.pde.solve_diffusion` (harmonic face means, a
+direct tridiagonal lineax solve, float64) on 64 interior nodes, checked against quadrature of the exact $u$.
 
-**Independent reference.** Every solution (training and test) is the finite-volume
-solve of `sciml.pde.solve_diffusion` (harmonic face means, a direct tridiagonal
-lineax solve, float64) on 64 interior nodes: a converged classical solve, second-order
-accurate (the tests check it against quadrature of the exact solution
-$u(x) = \int_0^x (C - s)/k(s)\,ds$).
+**Model.** An [`sciml.uq.Ensemble`][] of K 1D FNOs (`"fno"`, grid coordinates as an extra channel), each on its
+own Bayesian-bootstrap weighting of the data and anchored to its initial draw (Pearce et al. 2020;
+`anchor_noise`), trained together by `sciml.uq.fit_ensemble` on the squared error of $u / u_{scale}$.
+**Baseline: MC dropout** (Gal & Ghahramani 2016): one FNO with dropout rate `mc_dropout` trained by
+`sciml.train.fit` on the same data and budget, sampled `mc_samples` times (`sciml.uq.mc_dropout_predict`).
+**Measured** for both: per test sample the relative L2 error of the mean and the predicted relative std, their
+Spearman correlation, and the pointwise coverage of the Gaussian 90% band and its calibration error.
 
-**Model.** An [`sciml.uq.Ensemble`][] of K 1D Fourier neural operators (`sciml.nn`
-registry `"fno"`, grid coordinates as an extra input channel, Li et al. 2021) built with
-`eqx.filter_vmap`, each trained on its own Bayesian-bootstrap weighting of the training
-set (`sciml.uq.bootstrap_weights`) and anchored to its own initial draw (Pearce et al.
-2020; `anchor_weight` = $2\sigma^2$ with an assumed per-node noise $\sigma$ = 1% of the
-solution scale, `anchor_noise`), on the squared error of $u / u_{scale}$ ($u_{scale}$
-the training solutions' RMS), all members in one compiled step
-(`sciml.uq.fit_ensemble`: Adam with cosine decay, minibatches). No randomised prior is
-used (the specification allows one): bootstrap, anchoring and independent
-initialisations already give a spread that tracks the error.
+**Default budget** (float32): 512 training and 256 test samples, K = 6 FNOs (width 12, depth 3, 8 modes),
+2000 Adam steps of 32 samples. **Expected accuracy**: ensemble-mean relative L2 6.4-8.2% over all test samples
+(about 3.4% in the training range), Spearman correlation of std and error about 0.9 (required > 0), 90% band
+coverage 0.61-0.67; MC dropout is more accurate (4.9%) but ranks errors less well (0.76). Per-seed figures:
+`problems/RESULTS.md`. `--quick`: 64 + 32 samples, 3 small members, 40 steps; not meaningful.
 
-**Baseline: MC dropout** (Gal & Ghahramani 2016). One FNO of a member's architecture
-with dropout (`sciml.nn.FNO(..., dropout=mc_dropout)`: after each Fourier layer's
-activation and after the projection's hidden activation), trained with
-`sciml.train.fit` on the same training set, loss (the squared error of $u / u_{scale}$,
-without bootstrap weights or anchoring), optimizer, batch size and number of steps as
-the ensemble, then sampled with `sciml.uq.mc_dropout_predict`: `mc_samples` forward
-passes with fresh masks stand in for the members and are scored by the same code.
-`mc_dropout` = 0.1 is a rate commonly used for MC dropout, fixed before any run and not
-tuned on the test metrics: kept low because the network is narrow (12 channels, 24 in
-the projection) and the data are noise-free, so a larger rate would mostly cost the
-accuracy of the mean. `mc_samples` = 64 passes make the Monte Carlo error of the
-predicted std small (about 9% relative) at a prediction cost still negligible next to
-the training.
-
-**What is measured**, for the ensemble and, identically with the dropout passes in the
-place of the members, for MC dropout. Per test sample, the relative L2 error of the
-ensemble mean against the reference and the predicted relative standard deviation (the
-RMS over the grid of the members' standard deviation over the norm of the mean); their
-Spearman rank correlation over the test samples (`scipy.stats.spearmanr`), on all of
-them and on those in the training range; pointwise coverage of the reference by the
-Gaussian 90% band (mean $\pm$ 1.645 std) on the interior nodes and its calibration
-error.
-
-**Default budget** (float32): 512 training and 256 test samples, K = 6 FNOs of width 12,
-depth 3, 8 modes, projection width 24 (7.8k parameters each), 2000 Adam steps of 32
-samples, learning rate 3e-3 decaying to 1.5e-4. Measured on a shared 2-core CPU
-(load average about 14), seeds 0, 1, 2:
-
-- wall time 196, 200, 193 s;
-- relative L2 error of the ensemble mean: 6.4%, 7.0%, 8.2% over all test samples; 3.4%,
-    3.2%, 3.5% in the training range (training set 3.1%, 3.2%, 3.1%: the budget
-    underfits rather than overfits); 10.6%, 11.6%, 13.4% beyond it; a single member's
-    7.2%, 7.6%, 9.6%;
-- Spearman correlation of predicted std and true error over the 256 test samples:
-    0.914, 0.889, 0.909; in the training range alone 0.865, 0.780, 0.796 (required: > 0,
-    `spearman_positive`);
-- pointwise coverage of the reference by the 90% band 0.652, 0.606, 0.669 (in range
-    0.685, 0.639, 0.637), calibration error 0.166, 0.200, 0.168: the ensemble ranks its
-    errors well but its bands are too narrow by about a factor 2, as deep ensembles of a
-    few members trained on noise-free data tend to be; the spread is a relative, not an
-    absolute, error estimate here.
-
-MC dropout (rate 0.1, 64 passes; measured for seed 0 only, with the same ensemble
-figures as above, load average about 1-3: 112 s of wall time in all, of which the
-ensemble's training 74 s, the baseline's training 20 s and its 64 passes 12 s):
-
-- relative L2 error of the mean over passes 4.9% (in range 2.4%, beyond 8.4%, training
-    set 2.2%; a single pass 9.3%): the dropout network's mean is more accurate than the
-    ensemble's;
-- Spearman correlation of predicted std and true error 0.757, in range 0.517: positive,
-    but it ranks the errors less well than the ensemble (0.914, 0.865); its predicted
-    std hardly varies (5th to 95th percentile 6.0% to 10.6%, against 1.1% to 19% for
-    the error);
-- coverage of the 90% band 0.940 (in range 0.996, beyond 0.859), calibration error
-    0.204: about the right coverage overall only because the bands are too wide in the
-    training range and too narrow beyond it.
-
-`--quick`: 64 training and 32 test samples, 3 members of width 8 and depth 2, 40 steps,
-8 MC-dropout passes; the figures are not meaningful.
-
-**Outputs.** `metrics.json` metrics: `test_rel_l2` (mean over test samples of the
-ensemble mean's relative L2 error), `test_rel_l2_in_range`, `test_rel_l2_beyond`,
-`member_rel_l2` (the mean single member's), `train_rel_l2`, `spearman_std_error` (over all
-test samples), `spearman_std_error_in_range`, `spearman_positive`, `coverage_90`,
-`coverage_90_in_range` (pointwise, interior nodes), `calibration_error` (of the Gaussian
-PIT values), `mean_predicted_std`, `members`, `parameters` (per member), `train_time_s`
-and `predict_time_s` (wall time of the ensemble's training and of its prediction on the
-training and test sets, compilation included). The same for MC dropout, prefixed
-`mc_dropout_`: `mc_dropout_test_rel_l2` (of the mean over the passes), ...,
-`mc_dropout_member_rel_l2` (the mean single pass's), ..., `mc_dropout_mean_predicted_std`,
-`mc_dropout_samples` (the number of passes), `mc_dropout_parameters`,
-`mc_dropout_train_time_s`, `mc_dropout_predict_time_s`.
-`model.eqx` + `model.json`: the ensemble, with its `sciml.uq.build_ensemble`
-specification under `ensemble` (`sciml.uq.load_ensemble("model.eqx")` rebuilds it) and
-`u_scale`; a member maps `log k` of shape (1, 66) to $u / u_{scale}$ of shape (1, 66).
-The MC-dropout network is not saved.
-`predictions.npz`: `x` (66,) the grid, `log_k` (m, 66) the test coefficients, `u_true`
-(m, 66) the reference solutions, `mean` and `std` (m, 66) of the ensemble, `member_u`
-(K, m, 66) every member's prediction, `error` (m,) and `predicted_std` (m,) the
-per-sample quantities of the Spearman correlation, `mc_dropout_mean`, `mc_dropout_std`
-(m, 66), `mc_dropout_error` and `mc_dropout_predicted_std` (m,) the same for MC dropout
-(over its passes), `amplitude` (m,) the coefficient amplitudes $s$ and `in_range` (m,)
-whether $s$ is within the training range.
-Plots: `examples.png` (the best, median and worst test sample of the ensemble with both
-methods' bands, and the coefficients), `error_vs_std.png` (error against predicted std
-per test sample, one panel per method), `calibration.png` (both methods),
-`training.png` (mean member loss), `training_mc_dropout.png`.
+**Outputs.** `metrics.json` metrics: `test_rel_l2`, `test_rel_l2_in_range`, `test_rel_l2_beyond`,
+`member_rel_l2`, `train_rel_l2`, `spearman_std_error`, `spearman_std_error_in_range`, `spearman_positive`,
+`coverage_90`, `coverage_90_in_range`, `calibration_error`, `mean_predicted_std`, `members`, `parameters`,
+`train_time_s`, `predict_time_s`; the same prefixed `mc_dropout_` (plus `mc_dropout_samples`).
+`model.eqx` + `model.json`: the ensemble (`sciml.uq.load_ensemble("model.eqx")`) and `u_scale`; a member maps
+`log k` (1, 66) to $u / u_{scale}$ (1, 66). `predictions.npz`: `x` (66,), `log_k` (m, 66), `u_true` (m, 66),
+`mean` and `std` (m, 66), `member_u` (K, m, 66), `error` and `predicted_std` (m,), `mc_dropout_mean`,
+`mc_dropout_std` (m, 66), `mc_dropout_error` and `mc_dropout_predicted_std` (m,), `amplitude` (m,),
+`in_range` (m,). Plots: `examples.png`, `error_vs_std.png`, `calibration.png`, `training.png`,
+`training_mc_dropout.png`.
 """
 
 import dataclasses
@@ -134,13 +53,21 @@ from matplotlib.figure import Figure
 import sciml.nn
 import sciml.uq as uq
 from sciml.pde import solve_diffusion
-from sciml.study import plot_history, RunContext
-from sciml.train import count_parameters, fit
+from sciml.study import plot_history, precision, RunContext
+from sciml.train import count_parameters, fit, relative_l2
 
 
 DESCRIPTION = (
     "FNO ensemble surrogate of 1D diffusion -(k u')' = 1 against MC dropout: error bars, "
     "Spearman(std, error), calibration"
+)
+# The metrics problems/RESULTS.md and the README show.
+HEADLINE = (
+    "test_rel_l2",
+    "spearman_std_error",
+    "coverage_90",
+    "mc_dropout_test_rel_l2",
+    "mc_dropout_spearman_std_error",
 )
 
 _Z90 = 1.6448536269514722  # the standard normal's 95% quantile
@@ -255,7 +182,7 @@ def solutions(log_k: np.ndarray) -> np.ndarray:
     """The reference: `-(k u')' = 1` on [0, 1], `u(0) = u(1) = 0`, by the finite-volume solve
     (`sciml.pde.solve_diffusion`, a direct tridiagonal lineax solve) in float64, on
     the full grid with the boundary zeros."""
-    with jax.enable_x64(True):
+    with precision("float64"):
         u = np.asarray(_solve_all(jnp.asarray(np.exp(log_k), jnp.float64)))
     return np.pad(u, ((0, 0), (1, 1)))
 
@@ -382,8 +309,7 @@ def per_sample_scores(members: np.ndarray, truth: np.ndarray) -> dict[str, np.nd
     deviation, divided by the norm of the ensemble mean (so both quantities are relative).
     """
     mean, std = members.mean(axis=0), members.std(axis=0, ddof=1)
-    norm = np.linalg.norm(truth, axis=1)
-    error = np.linalg.norm(mean - truth, axis=1) / norm
+    error = relative_l2(mean, truth, axis=1)
     predicted = np.linalg.norm(std, axis=1) / np.linalg.norm(mean, axis=1)
     return dict(mean=mean, std=std, error=error, predicted_std=predicted)
 
@@ -413,10 +339,8 @@ def score(
     lower, upper = mean - _Z90 * std, mean + _Z90 * std
     inside = (truth[:, interior] >= lower) & (truth[:, interior] <= upper)
     rho = spearman(np.ones_like(in_range))
-    train_error = np.linalg.norm(samples_train.mean(axis=0) - data["u_train"], axis=1) / np.linalg.norm(
-        data["u_train"], axis=1
-    )
-    sample_errors = np.linalg.norm(samples_test - truth[None], axis=2) / np.linalg.norm(truth, axis=1)[None]
+    train_error = relative_l2(samples_train.mean(axis=0), data["u_train"], axis=1)
+    sample_errors = relative_l2(samples_test, np.broadcast_to(truth, samples_test.shape), axis=2)
     metrics: dict[str, object] = dict(
         test_rel_l2=float(np.mean(scores["error"])),
         test_rel_l2_in_range=float(np.mean(scores["error"][in_range])),

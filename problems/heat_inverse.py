@@ -1,81 +1,36 @@
 r"""Inverse heat problem: recover the diffusivity from 50 noisy sensor readings with a PINN.
 
-**Physics.** On $x \in [0, 1]$, $t \in [0, 1]$,
+**Physics.** On $x \in [0, 1]$, $t \in [0, 1]$, $u_t = k\, u_{xx}$, $u(t, 0) = u(t, 1) = 0$,
+$u(0, x) = \sin(\pi x) + \tfrac12 \sin(3 \pi x)$, with $k$ unknown (truth $k^* = 0.1$); the exact solution is
 
-$$ u_t = k\, u_{xx}, \qquad u(t, 0) = u(t, 1) = 0, \qquad
-u(0, x) = \sin(\pi x) + \tfrac12 \sin(3 \pi x), $$
+$$ u(t, x) = e^{-k \pi^2 t} \sin(\pi x) + \tfrac12 e^{-9 k \pi^2 t} \sin(3 \pi x). $$
 
-with the diffusivity $k$ unknown (truth $k^* = 0.1$). The exact solution is the sum of
-two decaying sine modes,
+**Data.** 50 sensors at uniformly random points of $(0, 1] \times (0, 1)$ (`ctx.rng("sensors")`), reading the
+exact $u$ plus Gaussian noise of 1% of the clean readings' standard deviation (`ctx.rng("noise")`).
 
-$$ u(t, x) = e^{-k \pi^2 t} \sin(\pi x) + \tfrac12 e^{-9 k \pi^2 t} \sin(3 \pi x), $$
+**Model.** `sciml.pinn`: a tanh MLP $N(t, x)$ (`depth` x `width`, default 3 x 20) in the hard transform
+$u(t, x) = u(0, x) + t \cdot 4 x (1 - x) N(t, x)$, with $\log k$ trained next to it (`sciml.nn.Positive`,
+starting at `k_init` = 0.3). Loss: the mean squared residual at `points` Sobol points plus `data_weight` times
+the squared misfit at the sensors (`pinn.Observations`); float64. Schedule: Adam (`steps`, $k$ recorded every
+`track_every` steps), L-BFGS (`lbfgs_steps`), `lm_steps` Levenberg-Marquardt iterations, checkpointed.
 
-so by $t = 1$ the slow mode has lost 63% and the fast one all but 1e-4 of its
-amplitude: the readings pin down $k$ through both decay rates.
+**Independent references.** The field: the analytic solution with $k^*$ on a 101 x 101 grid. The best a fit can
+do from these readings: the *oracle* least-squares estimate of $k$ (`scipy.optimize.least_squares` of the exact
+solution form to the same noisy readings), with its standard error.
 
-**Data.** 50 sensors at uniformly random space-time points (seeded, `ctx.rng("sensors")`)
-in $(0, 1] \times (0, 1)$, reading the exact $u$ plus Gaussian noise of standard
-deviation 1% of the standard deviation of the 50 clean readings (the convention of
-Raissi et al. 2019, section 4), `ctx.rng("noise")`.
+**Default budget**: 3000 Adam + 1000 L-BFGS steps on 2000 points, 20 LM iterations; about a minute on 2 idle
+cores. **Expected accuracy**: $k$ within 0.3% of the truth (target 1%) and within about one oracle standard
+error of the oracle; $u$ relative L2 1.8e-4 to 1e-3. Per-seed figures: `problems/RESULTS.md`.
+`--quick`: a 2 x 8 network, 200 points, a few steps of each stage; accuracy not meaningful.
 
-**Model.** `sciml.pinn`: a tanh MLP $N(t, x)$ (`depth` x `width`, default 3 x 20,
-921 parameters) inside the hard transform that `pinn.HardConstraint` builds from the
-known initial and boundary conditions,
-
-$$ u(t, x) = u(0, x) + t \cdot 4 x (1 - x) \, N(t, x), $$
-
-and the unknown $k$ stored as $\log k$ next to the network (`sciml.nn.Positive`),
-starting at `k_init` = 0.3, three times the truth. The loss is the mean squared PDE
-residual $u_t - k u_{xx}$ at `points` Sobol collocation points plus `data_weight` times
-the mean squared misfit at the sensors (`pinn.Observations`). float64, derivatives in
-forward mode. Schedule: Adam (`steps`, exponential decay, through `sciml.train.fit`,
-which validates a metric reading $k$ every `track_every` steps so its trajectory is
-recorded), L-BFGS (`lbfgs_steps`) and `lm_steps` Levenberg-Marquardt iterations
-(`pinn.LevenbergMarquardt`), each stage checkpointed, so `--resume` continues exactly.
-
-**Independent references.** The field: the analytic solution above with $k^*$, on a
-101 x 101 grid of $[0, 1]^2$. The best a fit can do from these readings: the *oracle*
-least-squares estimate of $k$, which fits the exact solution form above (known initial
-and boundary conditions, only $k$ free) to the same 50 noisy readings with
-`scipy.optimize.least_squares`; its error is the part of the PINN's error that the
-data's noise makes unavoidable, and its standard error (from the Jacobian and the
-residual variance) the scatter to expect across noise draws.
-
-**Default budget** (3000 Adam + 1000 L-BFGS steps on 2000 points, 20 LM iterations),
-measured on a 2-core CPU shared with other jobs, seeds 0, 1, 2:
-
-| seed | k | error | oracle k | oracle error (std) | PINN - oracle | u rel. L2 | time (Adam / L-BFGS / LM) | load |
-|---|---|---|---|---|---|---|---|---|
-| 0 | 0.099955 | 0.045% | 0.100089 | 0.089% (0.13%) | -0.13% | 1.8e-4 | 210 s (47 / 50 / 84 s) | 15 |
-| 1 | 0.100015 | 0.015% | 0.100060 | 0.060% (0.15%) | -0.05% | 1.8e-4 | 234 s (58 / 72 / 84 s) | 17 |
-| 2 | 0.099755 | 0.245% | 0.099910 | 0.090% (0.16%) | -0.15% | 9.9e-4 | 192 s (45 / 58 / 68 s) | 18 |
-
-(differences in units of $k^*$): all within the 1% target, and within about one oracle
-standard error of the oracle, so the PINN adds an error of the size the noise already
-makes unavoidable. The wall times are inflated several-fold by the shared load (load
-average 15-18 on 2 cores); on 2 dedicated cores of another, lightly loaded machine the
-same runs took about 60 s each. Adam alone stalls near $k \approx 0.18$ (`k.png`): the residual and data terms
-pull against each other while the network is still far off; L-BFGS reaches
-$k \approx 0.1$ within 50 iterations and the rest of the schedule refines it.
-
-`--quick`: a 2 x 8 network, 200 points, a few steps of each stage; under 30 s, accuracy
-not meaningful.
-
-**Outputs.** `metrics.json` metrics: `k` (recovered), `k_true`, `k_error` (relative),
-`k_abs_error`, `k_oracle`, `k_oracle_error` (relative), `k_oracle_std` (its standard
-error), `k_gap_to_oracle` (relative $|k - k_{oracle}|/k^*$), `noise_std`,
-`relative_l2` and `max_error` of $u$ on the grid, `final_loss`, `data_misfit_rms`,
-per stage `time_<i>_<name>_s` and `loss_<i>_<name>`, `training_time_s`, `parameters`.
-`predictions.npz`: `t` (101,), `x` (101,), `u` (101, 101) the prediction (row `i` is
-time `t[i]`), `u_exact` (101, 101) the analytic solution, `sensors` (50, 2) the sensor
-points `(t, x)`, `readings` (50,) the noisy and `readings_clean` (50,) the exact values
-there, `k_iterations` and `k_trace` the recovered $k$ against the cumulative iteration.
-`model.eqx` + `model.json`: the network $N$ (`architecture="mlp"`, reloadable with
-`sciml.train.load`) with the recovered `k` in the metadata; apply the transform above
-to get $u$.
-Plots: `solution.png` (prediction, exact, error with the sensors), `k.png` (recovered
-$k$ against iteration, with the truth and the oracle), `training.png` (loss per iteration,
-all stages).
+**Outputs.** `metrics.json` metrics: `k`, `k_true`, `k_error` (relative), `k_abs_error`, `k_oracle`,
+`k_oracle_error`, `k_oracle_std`, `k_gap_to_oracle` ($|k - k_{oracle}|/k^*$), `noise_std`, `relative_l2` and
+`max_error` of $u$ on the grid, `final_loss`, `data_misfit_rms`, per stage `time_<i>_<name>_s` and
+`loss_<i>_<name>`, `training_time_s`, `parameters`. `predictions.npz`: `t` (101,), `x` (101,), `u` (101, 101)
+the prediction (row `i` is time `t[i]`), `u_exact` (101, 101), `sensors` (50, 2) the points `(t, x)`,
+`readings` (50,) noisy and `readings_clean` (50,) exact values, `k_iterations` and `k_trace` the recovered $k$
+against the cumulative iteration. `model.eqx` + `model.json`: the network $N$ (`architecture="mlp"`) with the
+recovered `k` in the metadata. Plots: `solution.png`, `k.png`, `training.png`.
 """
 
 import dataclasses
@@ -86,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -97,11 +51,12 @@ from matplotlib.figure import Figure
 import sciml.nn
 from sciml import pinn
 from sciml.nn import Positive
-from sciml.study import RunContext
-from sciml.train import count_parameters, fit
+from sciml.study import precision, predict_batched, RunContext
+from sciml.train import count_parameters, fit, relative_l2
 
 
 DESCRIPTION = "Inverse heat equation: a PINN recovers the diffusivity from 50 sensors with 1% noise, vs a scipy oracle"
+HEADLINE = ("k_error", "k_gap_to_oracle", "relative_l2")  # the metrics problems/RESULTS.md and the README show
 
 K_TRUE = 0.1
 T_END = 1.0
@@ -354,11 +309,6 @@ def train(
     }
 
 
-@eqx.filter_jit
-def _predict(model: pinn.PINN, points: Float[Array, " n 2"]) -> Float[Array, " n"]:
-    return jax.vmap(model)(points)
-
-
 def evaluation_grid() -> tuple[np.ndarray, np.ndarray]:
     """`t` and `x`, each 101 points on [0, 1] with both ends."""
     return np.linspace(0.0, T_END, GRID), np.linspace(0.0, 1.0, GRID)
@@ -430,10 +380,10 @@ def _run(config: Config, ctx: RunContext) -> tuple[dict[str, object], pinn.PINN,
     t, x = evaluation_grid()
     tt, xx = np.meshgrid(t, x, indexing="ij")
     grid = jnp.asarray(np.stack([tt.ravel(), xx.ravel()], axis=1), jnp.float64)
-    u = np.asarray(_predict(model, grid)).reshape(tt.shape)
+    u = np.asarray(predict_batched(model, grid)).reshape(tt.shape)
     exact = exact_solution(tt, xx)
     error = u - exact
-    at_sensors = np.asarray(_predict(model, jnp.asarray(sensors, jnp.float64)))
+    at_sensors = np.asarray(predict_batched(model, jnp.asarray(sensors, jnp.float64)))
 
     ctx.write_predictions(
         t=t,
@@ -460,7 +410,7 @@ def _run(config: Config, ctx: RunContext) -> tuple[dict[str, object], pinn.PINN,
         "k_oracle_std": k_oracle_std,
         "k_gap_to_oracle": abs(k - k_oracle) / K_TRUE,
         "noise_std": sigma,
-        "relative_l2": float(np.linalg.norm(error) / np.linalg.norm(exact)),
+        "relative_l2": float(relative_l2(u, exact)),
         "max_error": float(np.max(np.abs(error))),
         "final_loss": float(out["losses"][-1]),
         "data_misfit_rms": float(np.sqrt(np.mean((at_sensors - readings) ** 2))),
@@ -477,7 +427,7 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Generates the sensor data, fits the oracle, trains the PINN, evaluates and writes every output."""
     # float64 whatever the global setting: a 1% estimate of k from a loss whose noise floor
     # is 1e-5 needs the residual resolved well below float32's precision.
-    with jax.enable_x64(True):
+    with precision("float64"):
         metrics, model, network_config = _run(config, ctx)
         ctx.save_model(
             model.network,

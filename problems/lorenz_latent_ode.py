@@ -1,131 +1,43 @@
 r"""Lorenz-63 forecasting from a noisy history: Transformer encoder + latent neural ODE.
 
-**Physics.** The Lorenz (1963) system with the classic parameters,
+**Physics.** $\dot x = \sigma (y - x)$, $\dot y = x (\rho - z) - y$, $\dot z = x y - \beta z$ with
+$(\sigma, \rho, \beta) = (10, 28, 8/3)$: chaotic, largest Lyapunov exponent $\lambda \approx 0.9056$ (Sprott 2003).
 
-$$ \dot x = \sigma (y - x), \qquad \dot y = x (\rho - z) - y, \qquad \dot z = x y - \beta z,
-\qquad (\sigma, \rho, \beta) = (10, 28, 8/3), $$
+**Data and task.** `n_train` training and `n_test` held-out trajectories on the attractor (after `spinup`),
+sampled every `dt`, each component observed with Gaussian noise of `noise` times its attractor deviation.
+From a window of `window` noisy observations, forecast the state at lead times $k\,dt$ up to
+`forecast_lyapunov` Lyapunov times. Three models with the same data, optimiser, steps and batch size:
+- **latent ODE** (Rubanova et al. 2019, Transformer encoder): a `"transformer"` encoder maps the window to a
+  latent $z_0$ (`latent_dim`; with `lift`, a correction to the last observation), a neural ODE
+  (`sciml.ode.ODEModel`, Tsit5 at step `dt`) carries it forward, a linear decoder maps back;
+- **autoregressive Transformer**: the same encoder predicts the next increment, sliding over its own output;
+- **neural ODE**: $\dot u = g_\theta(u)$ integrated from the window's last, noisy, observation.
+Each is trained by `sciml.train.fit` on the squared error of the `horizon` states after every window
+(`sciml.data.make_windows`, `stride`); the Transformer is unrolled over `ar_horizon` steps only.
 
-chaotic, with largest Lyapunov exponent $\lambda \approx 0.9056$ (Sprott, "Chaos and
-time-series analysis", 2003): one Lyapunov time $1/\lambda \approx 1.10$ time units, over
-which small errors grow by a factor $e$.
+**Independent reference.** `scipy.integrate.solve_ivp` (DOP853, rtol = atol = `reference_tol`) gives the clean
+states; `oracle` is the true equations integrated from the noisy last observation. `lyapunov_estimate` is a
+Benettin estimate of $\lambda$ over `lyapunov_time` time units. **Metrics**: the normalised error
+$e(t) = (\tfrac13 \sum_c (\hat u_c - u_c)^2 / s_c^2)^{1/2}$ (Vlachas et al. 2020) and the valid prediction time
+(VPT), the first lead where $e$ exceeds `threshold` (Pathak et al. 2018), in Lyapunov times.
 
-**Data.** Initial states drawn around $(0, 0, 25)$ are integrated for `spinup` time
-units to land on the attractor; from there `n_train` training trajectories of
-`train_time` time units and `n_test` held-out ones (independent initial states) are
-sampled every `dt`. All three components are observed, each with Gaussian noise of
-standard deviation `noise` times that component's standard deviation on the attractor.
-Models see states standardised by the noisy training data's mean and deviation.
+**Default budget** (float32): 64 trajectories of 12 time units at `dt` = 0.02, noise 5%, 1500 Adam steps of
+batch 64 per model, about 20k parameters each. **Expected accuracy**: median VPT about 0.6 Lyapunov times for the
+latent ODE, 1.8-2.2 for the autoregressive Transformer, 1.1-1.4 for the neural ODE, 1.4-1.6 for the oracle:
+the latent ODE does not win at this budget. Per-seed figures and analysis: `problems/RESULTS.md`.
+`--quick`: 6 trajectories, 8 test forecasts over 2 Lyapunov times, tiny networks, 30 steps.
 
-**Task.** Given a history window of `window` noisy observations (`window` x `dt` time
-units), forecast the state at lead times $k\,dt$, $k = 0, \dots, K$, with $K\,dt$ at
-least `forecast_lyapunov` Lyapunov times. Three models, the same data, optimiser, number of
-steps and batch size, and similar parameter counts (reported as `parameters_*`):
-
-- **latent ODE**: a Transformer encoder (`sciml.nn` registry `"transformer"`, `depth`
-  pre-norm blocks of width `d_model`, sinusoidal positions, non-causal) reads the
-  window; its last token, mapped to `latent_dim` numbers, is the latent state $z_0$ at
-  the window's end (with `lift`, as a correction added to the last observation placed
-  in the first three latent coordinates, the decoder starting as the projection back
-  onto them: the encoder learns to denoise and to fill the other coordinates). A
-  neural ODE $\dot z = f_\theta(z)$ (`sciml.ode.ODEModel` over a
-  `NeuralVectorField` MLP, Tsit5 with constant step `dt`, recursive checkpointing)
-  carries it to the lead times, and a linear decoder (registry `"mlp"` with depth 0)
-  maps each $z(t)$ to the observed state (Rubanova, Chen and Duvenaud, "Latent ODEs for
-  irregularly-sampled time series", 2019, with a Transformer in place of their ODE-RNN).
-- **autoregressive Transformer** (baseline a): the same encoder architecture maps the
-  window to the increment of the next state (scaled by the typical one-step increment);
-  the window slides over its own predictions, one `dt` per call.
-- **neural ODE** (baseline b): $\dot u = g_\theta(u)$ in the standardised state space
-  (an MLP scaled to the data's typical rate of change), integrated like the latent ODE
-  from the last, noisy, observation of the window.
-
-Each is trained with `sciml.train.fit` (Adam, warm-up and cosine decay, gradient
-clipping) on the mean squared error of the `horizon` states after every window that
-fits in the noisy training trajectories (`sciml.data.make_windows`, stride `stride`),
-the forecast unrolled through the model as at test time; the autoregressive
-Transformer is unrolled over only the first `ar_horizon` of them, because each of its
-steps is a full Transformer pass (20 steps cost about 15 times a latent-ODE step).
-
-**Independent reference.** `scipy.integrate.solve_ivp` (DOP853, rtol = atol =
-`reference_tol`, 1e-12 by default; 1e-12 and 1e-13 agree to 1e-7 of the attractor's
-deviation over 12 time units, 1e-10 and 1e-13 to 2e-5, see `tests/test_lorenz_latent.py`)
-gives the clean states that the noisy observations and the forecasts are compared with.
-As context, `oracle` is the true equations integrated by scipy from the last noisy
-observation: what a perfect state-space model achieves when
-started from a noisy state, the limit of baseline (b). A Benettin estimate of $\lambda$
-(scipy, tangent dynamics renormalised every 0.5 time units over `lyapunov_time` time
-units, from its own fixed initial state) is reported as `lyapunov_estimate`, a check of
-the constant used for the units: 0.881 over the default 200 time units.
-
-**Metrics.** Normalised error at each lead time, per forecast,
-$e(t) = \big(\tfrac13 \sum_c (\hat u_c(t) - u_c(t))^2 / s_c^2\big)^{1/2}$ with $s_c$ the
-attractor's standard deviation of component $c$ (Vlachas et al., "Backpropagation
-algorithms and reservoir computing in recurrent neural networks for the forecasting of
-complex spatiotemporal dynamics", Neural Networks 2020); the valid prediction time
-(VPT) is the first lead time at which $e$ exceeds `threshold` (0.4, as Pathak et al.,
-"Model-free prediction of large spatiotemporally chaotic systems from data", PRL 2018),
-in Lyapunov times $\lambda t$; a forecast that never exceeds it counts as the horizon.
-Medians and quartiles are over the `n_test` held-out forecasts.
-
-**Default budget** (float32): 64 training trajectories of 12 time units at
-`dt` = 0.02 (8832 windows of 32 observations, `horizon` 20, `ar_horizon` 5), noise 5%;
-1500 Adam steps (learning rate 1e-2) of batch 64 per model; encoders of 2 blocks of
-width 32, latent dimension 8; 22.6k, 17.1k and 17.4k parameters (latent ODE,
-autoregressive Transformer, neural ODE). Valid prediction times (median, with
-quartiles, in Lyapunov times, over 64 held-out forecasts of 5 Lyapunov times), measured
-on a 2-core CPU shared with other jobs (load average about 15 for seeds 0 and 1, 8 for
-seed 2):
-
-| seed | latent ODE | autoregressive Transformer | neural ODE | true equations from the noisy state |
-|---|---|---|---|---|
-| 0 | 0.67 (0.56, 0.84) | 2.19 (1.09, 3.02) | 1.14 (0.62, 2.10) | 1.49 (0.64, 2.76) |
-| 1 | 0.62 (0.53, 0.72) | 1.77 (1.13, 2.35) | 1.39 (0.90, 2.06) | 1.38 (0.95, 2.14) |
-| 2 | 0.55 (0.49, 0.67) | 2.15 (1.51, 2.76) | 1.18 (0.83, 1.87) | 1.58 (0.93, 2.29) |
-
-Wall time 1427 and 1234 s for seeds 0 and 1 under that load (training: latent ODE 259
-and 328 s, Transformer 776 and 764 s, neural ODE 283 and 69 s, the last after the load
-had dropped); 518 s for seed 2 (116, 298 and 77 s), for 255 s of user and 80 s of
-system CPU time, so about 3 to 5 minutes on two free cores.
-
-The latent ODE does not win at this budget. Its training loss over the 20-step horizon
-is the lower of the two ODE models' (6.4e-3, 6.5e-3, 7.0e-3 against 1.9e-2, 1.9e-2,
-2.0e-2) and its error stays small up to the horizon it was trained on (median 0.16,
-0.14, 0.31 at 0.5 Lyapunov times), but beyond it the learned latent dynamics leave the
-attractor (in seed 0's `forecast.png` they settle towards a fixed point) and the error
-saturates by one Lyapunov time. The autoregressive Transformer denoises the window (its
-median error, 0.02 to 0.03 at 0.5 Lyapunov times, is below the observation noise,
-0.044) and outlives even the true equations started from the noisy last observation;
-the neural ODE, started from that noisy state, comes close to that limit.
-
-`--quick`: 6 training trajectories, 8 test forecasts over 2 Lyapunov times, tiny
-networks and 30 steps per model; six compilations (three training steps, three
-forecasts), 34 s of CPU time (53 s wall at load average 7); numbers not meaningful.
-
-**Outputs.** `metrics.json` metrics, for each model `<m>` in `latent_ode`,
-`transformer`, `neural_ode` and for `oracle`: `vpt_<m>_median`, `vpt_<m>_q25`,
-`vpt_<m>_q75` (Lyapunov times), `vpt_<m>_censored` (fraction of forecasts still valid
-at the horizon), `nrmse_<m>_at_<L>lt` (median error at lead `L` Lyapunov times, `L` in
-0, 0.5, 1, 2); for the trained models also `parameters_<m>`, `loss_<m>` (final
-training loss), `train_time_<m>_s`, `skipped_steps_<m>` (updates dropped for a
-non-finite loss); and `lyapunov_estimate`, `lyapunov_time`,
-`observation_noise_nrmse` (the noise's own normalised error, the floor at lead 0).
-`predictions.npz`: `t` (K+1,) lead times, `lead_lyapunov` (K+1,) the same in
-Lyapunov times, `t_history` (window,) the history's times relative to the forecast
-start, `history` (n_test, window, 3) the noisy observed windows, `truth`
-(n_test, K+1, 3) the scipy reference, `latent_ode`, `transformer`, `neural_ode`,
-`oracle` (n_test, K+1, 3) the forecasts, `nrmse_latent_ode`, `nrmse_transformer`,
-`nrmse_neural_ode`, `nrmse_oracle` (n_test, K+1) their normalised errors, `vpt_latent_ode`,
-`vpt_transformer`, `vpt_neural_ode`, `vpt_oracle` (n_test,) their valid prediction times
-in Lyapunov times, `attractor_std` (3,) the $s_c$, `mean`, `std` (3,) the
-standardisation the models use.
-`model.eqx` + `model.json`: the latent model's encoder (`architecture="transformer"`,
-reloadable with `sciml.train.load`); its other components are saved beside it the same
-way, `latent_vector_field.eqx` (`"mlp"`) and `latent_decoder.eqx` (`"mlp"`, depth 0),
-and so are the baselines, `ar_transformer.eqx` and `neural_ode.eqx`; the metadata
-records how they fit together, and `load_latent_ode(folder)` reassembles the model.
-Plots: `forecast.png` (one held-out forecast against the truth), `error.png` (median
-normalised error against lead time, quartile bands, threshold), `vpt.png` (the
-distribution of valid prediction times), `training.png` (the three loss curves).
+**Outputs.** `metrics.json` metrics, per model `<m>` in `latent_ode`, `transformer`, `neural_ode`, `oracle`:
+`vpt_<m>_median`, `vpt_<m>_q25`, `vpt_<m>_q75`, `vpt_<m>_censored`, `nrmse_<m>_at_<L>lt` (`L` in 0, 0.5, 1, 2);
+for the trained ones `parameters_<m>`, `loss_<m>`, `train_time_<m>_s`, `skipped_steps_<m>`; and
+`lyapunov_estimate`, `lyapunov_time`, `observation_noise_nrmse`. `predictions.npz`: `t` and `lead_lyapunov`
+(K+1,), `t_history` (window,), `history` (n_test, window, 3), `truth` (n_test, K+1, 3), `latent_ode`,
+`transformer`, `neural_ode`, `oracle` (n_test, K+1, 3), `nrmse_latent_ode`, `nrmse_transformer`,
+`nrmse_neural_ode`, `nrmse_oracle` (n_test, K+1), `vpt_latent_ode`, `vpt_transformer`, `vpt_neural_ode`,
+`vpt_oracle` (n_test,), `attractor_std` (3,) the $s_c$, `mean`, `std` (3,) the standardisation.
+`model.eqx` + `model.json`: the encoder (`"transformer"`); beside it `latent_vector_field.eqx`,
+`latent_decoder.eqx`, `ar_transformer.eqx`, `neural_ode.eqx`; `load_latent_ode(folder)` reassembles the model.
+Plots: `forecast.png`, `error.png`, `vpt.png`, `training.png`.
 """
 
 import dataclasses
@@ -155,6 +67,8 @@ from sciml.train import count_parameters, fit
 
 
 DESCRIPTION = "Lorenz-63 forecasts from noisy windows: Transformer encoder + latent neural ODE vs two baselines"
+# The metrics problems/RESULTS.md and the README show.
+HEADLINE = ("vpt_latent_ode_median", "vpt_transformer_median", "vpt_neural_ode_median", "vpt_oracle_median")
 
 SIGMA, RHO, BETA = 10.0, 28.0, 8.0 / 3.0
 LYAPUNOV = 0.9056  # largest Lyapunov exponent of Lorenz-63 at the classic parameters (Sprott 2003)

@@ -1,105 +1,40 @@
 r"""Lotka-Volterra UDE ensemble: forecast bands from noisy data, their coverage and widening.
 
-**Physics and data.** Predator-prey dynamics (Rackauckas et al., "Universal differential
-equations for scientific machine learning", 2020, section 2.1; the data of
+**Physics and data.** Predator-prey dynamics (Rackauckas et al. 2020, section 2.1; the data of
 `problems.lotka_volterra_ude`):
 
 $$ \dot x = a x - b x y, \qquad \dot y = c x y - d y, \qquad (a, b, c, d) = (1.3, 0.9, 0.8, 1.8), $$
 
-$u_0 = (0.44249296, 4.6280594)$; 31 equally spaced observations on $t \in [0, 3]$ with
-Gaussian noise of standard deviation $\sigma$ = 5% of each state's mean over those times.
+$u_0 = (0.44249296, 4.6280594)$; 31 observations on $t \in [0, 3]$ with Gaussian noise of $\sigma$ = 5% of each
+state's mean there.
 
 **Model.** An [`sciml.uq.Ensemble`][] of K universal differential equations
+$\dot u = (a x, -d y) + U_k(u) + \beta P_k(u)$, $u(0) = y_{obs}(0) + 3 \sigma z_k$: $U_k$ a trainable 2-5-5-5-2
+RBF MLP, $P_k$ a fixed random prior network (Osband et al. 2018, $\beta$ = `prior_scale`), $z_k$ a trainable
+initial offset; each an `sciml.ode.ODEModel` (Tsit5, PID, float32, `throw=False`). Each member fits its own
+Bayesian-bootstrap weighting on the Gaussian NLL, anchored to its initial draw (Pearce et al. 2020); all train
+in one compiled step (`sciml.uq.fit_ensemble`), then are integrated to `t_forecast`; a failed member is
+reported in `members_failed` and dropped. **Bands**: the moment-matched Gaussian 90% band
+$\bar u \pm 1.645\, s$; coverage is the fraction of true (time, component) points inside it, widths are
+relative to the true state's mean over the data window. Beyond $t \approx 3$ the prey leaves the observed
+range and no member can know the predator's bloom: the near window $(3, 3 +$ `near_horizon`$]$ is reported
+separately from the whole forecast window.
 
-$$ \dot u = (a x, -d y) + U_k(u) + \beta P_k(u), \qquad u(0) = y_{obs}(0) + 3 \sigma z_k , $$
+**Independent reference.** `scipy.integrate.solve_ivp` (DOP853, rtol = atol = 1e-12) from the true $u_0$.
 
-with $a$, $d$ known, $U_k$ a trainable 2-5-5-5-2 MLP with the Gaussian RBF activation
-of the paper (inputs standardised by the data), $P_k$ a fixed random network of the same
-shape (a randomised prior function, Osband et al. 2018, $\beta$ = `prior_scale`) and
-$z_k$ a trainable offset of the initial state (the first observation is as noisy as the
-others). Each member is an `sciml.ode.ODEModel` (Tsit5, PID rtol 1e-5, atol 1e-6,
-float32) solved with `throw=False`. Why the spread means something:
+**Default budget** (float32): K = 8 members, 3000 Adam steps, forecast on 1001 times; about a minute.
+**Expected accuracy**: data-window coverage of the 90% band 0.96-1.0 with ensemble-mean relative L2 4-6%;
+near-window coverage 0.98-1.0 with error 7.5-13%; on $(3, 10]$ coverage 0.34-0.39 with bands 2000 times
+wider than on the data. Per-seed figures: `problems/RESULTS.md`. `--quick`: 3 members, 60 steps.
 
-- every member fits its own Bayesian-bootstrap weighting of the 31 observation times
-    (`sciml.uq.bootstrap_weights`), on the Gaussian negative log-likelihood with the
-    known $\sigma$;
-- anchoring (Pearce et al. 2020): each member is regularised toward its own initial
-    draw, network weights with the initialisation variance and $z_k$ with variance one
-    (so the initial state has a prior of width $3\sigma$ around the first observation),
-    which makes each member a randomised-MAP posterior sample;
-- random initialisations and random priors $P_k$.
-
-All members train in one compiled step (`sciml.uq.fit_ensemble`: Adam, learning rate
-1e-2 with cosine decay to 1e-3, per-member optimizer states), then every member is
-integrated to `t_forecast` in one vmapped solve; a member whose solve fails (result code
-other than success, e.g. the step limit on a blow-up) is reported in `members_failed`
-with its message and dropped from the band (weight zero).
-
-**Bands.** The members are K samples of the trajectory; the 90% band is the
-moment-matched Gaussian $\bar u \pm 1.645\, s$ of their mean and standard deviation
-(with K = 8, empirical 5% and 95% quantiles would be the extreme members). Coverage is
-the fraction of (time, component) points of the *true* trajectory inside the band;
-widths are divided per component by the true state's mean over the data window.
-
-**Independent reference.** `scipy.integrate.solve_ivp` (DOP853, rtol = atol = 1e-12)
-from the true $u_0$ with the true parameters.
-
-**Why forecast to t = 10 although the UDE cannot know it.** On $[0, 3]$ the states stay
-in $x \in [0.19, 1.6]$, $y \in [0.07, 4.6]$; the prey leaves that range at $t \approx
-3.05$ and peaks at $x \approx 8.9$, $t \approx 4.5$, and the predator's bloom needs
-$c x y > d y$, i.e. $x > 2.25$, where no observation constrains the network. No member
-can forecast that; the run forecasts to $t = 10$ anyway to show what the ensemble says
-there: the RBF network's terms fade outside the data, every member becomes nearly
-$\dot x = a x$, $\dot y = -d y$, the prey band grows exponentially and the predator band
-stays narrow and misses the bloom. The near window $(3, 4]$ (`near_horizon` = 1) is
-where the forecast is still meaningful, and it is reported separately.
-
-**MC dropout** is not compared: dropout on a network of five units per layer removes a
-fifth of a layer per mask and cannot fit the data to 5%, and a mask resampled at every
-right-hand-side evaluation makes the vector field discontinuous in time, which defeats
-adaptive step-size control (`problems.ensemble_regression` makes that comparison where
-it applies).
-
-**Default budget** (float32): K = 8 members, 3000 Adam steps, forecast on 1001 times.
-Measured on a shared 2-core CPU (load average 11-13), seeds 0, 1, 2:
-
-- wall time 73, 63, 81 s (143 s for seed 0 at another moment of the same load:
-    compilation of the vmapped solve and its gradient dominates);
-- members failed: none (the exponential prey growth is integrated without failure);
-- data window $[0, 3]$: coverage of the truth by the 90% band 0.960, 0.957, 0.998;
-    mean relative width 0.19, 0.24, 0.31; relative L2 error of the ensemble mean 4.2%,
-    4.2%, 5.7%;
-- near window $(3, 4]$: coverage 0.98, 1.00, 1.00; width 0.65, 0.84, 1.00 (3.4, 3.5,
-    3.2 times the data window's); error of the mean 7.5%, 9.1%, 13%;
-- whole forecast window $(3, 10]$: coverage 0.34, 0.39, 0.39 (the exploding prey band
-    covers, the predator band misses the bloom); width 432, 530, 624, i.e. 2244, 2209,
-    2003 times the data window's (`width_ratio`); width at t = 3, 6.5, 10: (0.22, 41,
-    3907), (0.24, 50, 4794), (0.33, 59, 5645); the truth first leaves the band at
-    t = 3.97, 4.15, 4.17 (`first_miss_after_data`), just before the prey peak.
-
-`--quick`: 3 members, 60 steps, 201 forecast times; the bands are not meaningful.
-
-**Outputs.** `metrics.json` metrics: `members`, `members_used`, `members_failed` (the
-positions whose forecast failed) and `failure_messages`; per window (`data_` on
-$[0, 3]$, `near_` on $(3, 3 + $ `near_horizon`$]$, `forecast_` on $(3, $ `t_forecast`$]$)
-`coverage_90`, `width_90` and `mean_rel_l2`; `width_ratio` (forecast width over data
-width), `width_90_at_t...` at the end of the data, the middle and the end of the forecast,
-`first_miss_after_data` (the first time after the data at which the truth leaves the
-band, or None), `fit_rmse_observations` (the used members' trajectories against the
-observations), `initial_states` (the members' fitted
-$u(0)$), `parameters` (per network), `final_loss` (per member).
-`model.eqx` + `model.json`: the ensemble of missing-term networks with their priors and
-anchors, with its `sciml.uq.build_ensemble` specification under `ensemble`, so
-`sciml.uq.load_ensemble("model.eqx")` rebuilds it; `member(u)` is $U_k(u) + \beta P_k(u)$;
-the metadata holds the members' `initial_states` and the known terms.
-`predictions.npz`: `t` (n,) times on $[0, t_{forecast}]$, `y_true` (n, 2) the reference,
-`member_ys` (K, n, 2) every member's trajectory (NaN where a solve failed), `used` (K,)
-the members kept, `mean`, `std`, `lower_90`, `upper_90` (n, 2) the band,
-`t_obs` (31,) and `y_obs` (31, 2) the data, `sigma` (2,) its noise level,
-`initial_states` (K, 2).
-Plots: `bands.png` (members, band, truth, data), `band_width.png` (relative width
-against time, log scale), `calibration.png` (PIT of the truth on the data and forecast
-windows), `training.png` (mean member loss).
+**Outputs.** `metrics.json` metrics: `members`, `members_used`, `members_failed`, `failure_messages`; per
+window (`data_`, `near_`, `forecast_`) `coverage_90`, `width_90` and `mean_rel_l2`; `width_ratio`,
+`width_90_at_t...`, `first_miss_after_data`, `fit_rmse_observations`, `initial_states`, `parameters`,
+`final_loss`. `model.eqx` + `model.json`: the ensemble of $U_k + \beta P_k$ networks
+(`sciml.uq.load_ensemble("model.eqx")`), with `initial_states` and the known terms in the metadata.
+`predictions.npz`: `t` (n,), `y_true` (n, 2), `member_ys` (K, n, 2) (NaN where a solve failed), `used` (K,),
+`mean`, `std`, `lower_90`, `upper_90` (n, 2), `t_obs` (31,), `y_obs` (31, 2), `sigma` (2,), `initial_states`
+(K, 2). Plots: `bands.png`, `band_width.png`, `calibration.png`, `training.png`.
 """
 
 import dataclasses
@@ -120,10 +55,12 @@ import sciml.nn
 import sciml.uq as uq
 from sciml.ode import HybridVectorField, NeuralVectorField, ODEModel, ODESolution, PhysicsVectorField
 from sciml.study import RunContext
-from sciml.train import count_parameters
+from sciml.train import count_parameters, relative_l2
 
 
 DESCRIPTION = "Lotka-Volterra UDE ensemble (bootstrap, anchors, priors): forecast bands, coverage, widening"
+# The metrics problems/RESULTS.md and the README show.
+HEADLINE = ("data_coverage_90", "data_mean_rel_l2", "near_coverage_90", "first_miss_after_data")
 
 # The experiment of Rackauckas et al. 2020 (as in `problems.lotka_volterra_ude`).
 TRUE = {"a": 1.3, "b": 0.9, "c": 0.8, "d": 1.8}
@@ -427,7 +364,7 @@ def window_scores(truth: np.ndarray, b: dict[str, np.ndarray], mask: np.ndarray,
     """
     inside = (truth[mask] >= b["lower"][mask]) & (truth[mask] <= b["upper"][mask])
     width = (b["upper"][mask] - b["lower"][mask]) / scale
-    error = np.linalg.norm(b["mean"][mask] - truth[mask]) / np.linalg.norm(truth[mask])
+    error = relative_l2(b["mean"][mask], truth[mask])
     return dict(coverage_90=float(np.mean(inside)), width_90=float(np.mean(width)), mean_rel_l2=float(error))
 
 

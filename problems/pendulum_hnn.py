@@ -1,111 +1,47 @@
 r"""Nonlinear pendulum: Hamiltonian neural network vs plain neural ODE over 100 periods.
 
-**Physics.** The frictionless pendulum with unit mass, length and gravity, in canonical
-coordinates $y = (q, p)$ (angle and angular momentum):
+**Physics.** The frictionless pendulum in canonical coordinates $y = (q, p)$:
 
 $$ \dot q = \partial H/\partial p = p, \qquad \dot p = -\partial H/\partial q = -\sin q,
-\qquad H(q, p) = \tfrac12 p^2 - \cos q. $$
+\qquad H(q, p) = \tfrac12 p^2 - \cos q; $$
 
-Energies $-1 < H < 1$ are librations (below the separatrix); the period of the orbit of
-energy $E$ is $T(E) = 4 K(k^2)$ with $k = \sin(q_{max}/2)$, $\cos q_{max} = -E$
-($K$ the complete elliptic integral of the first kind, `scipy.special.ellipk`).
+the period of the orbit of energy $E$ is $T(E) = 4 K(k^2)$, $k = \sin(q_{max}/2)$, $\cos q_{max} = -E$.
 
-**Data.** `n_train` trajectories with energies stratified over
-[`energy_min`, `energy_max`] (default $[-0.9, 0.4]$: amplitudes 0.45 to 1.98 rad) and
-a random phase (a uniform angle on the orbit, a random sign of $p$), each observed at
-`n_obs` equally spaced times on $[0, t_{obs}]$ (default 61 on $[0, 6]$, about one
-period) with independent Gaussian noise of standard deviation `noise` (default 0.05) on
-both $q$ and $p$.
+**Data.** `n_train` trajectories with energies stratified over [`energy_min`, `energy_max`] and random phases,
+observed at `n_obs` times on $[0, t_{obs}]$ (about one period) with Gaussian noise `noise` on $q$ and $p$.
 
-**Models.** Both are `sciml.ode.ODEModel`s of tanh MLPs (`sciml.nn` registry
-`"mlp"`, `depth` x `width`, inputs scaled by the observations' deviation):
+**Models.** `sciml.ode.ODEModel`s of tanh MLPs (`depth` x `width`): (a) a plain neural ODE
+$\dot y = f_\theta(y)$ (`NeuralVectorField`); (b) a Hamiltonian neural network (Greydanus et al. 2019)
+$\dot y = J \nabla H_\theta(y)$ (`HamiltonianVectorField`). Trained together by one `sciml.train.fit` call on the
+sum of their losses (no shared parameters, so two independent trainings), float64: `steps` steps of
+`sciml.ode.MultipleShootingLoss` (segments of `segment_length`), then `refine_steps` steps of
+`sciml.ode.TrajectoryLoss` with trained initial states.
 
-- (a) a plain neural ODE, $\dot y = f_\theta(y)$ (`NeuralVectorField`, 2 -> 2);
-- (b) a Hamiltonian neural network (Greydanus, Dzamba and Yosinski, NeurIPS 2019),
-  $\dot y = J \nabla H_\theta(y)$ with a scalar $H_\theta$ (`HamiltonianVectorField`,
-  2 -> 1), which conserves its own $H_\theta$ exactly whatever $\theta$ is.
+**Evaluation.** `n_test` held-out initial conditions inside the training energies, rolled out for `periods`
+(100) true periods with `diffrax.Dopri8` at `eval_rtol`. On the TRUE energy $H$ along each rollout: *energy
+drift* $|b| t_{end}$ ($b$ the least-squares slope, `energy_drift_*`) and *energy error*
+$\max_t |H(y(t)) - H(y(0))|$ (`energy_error_max_*`). Success: `energy_drift_node >= 10 energy_drift_hnn`.
+Trajectory relative L2 over `error_periods` periods (`trajectory_rel_l2_*`) and over all (`rollout_rel_l2_*`).
 
-Both are trained the same way, together in one `sciml.train.fit` call on the sum of
-their losses (the models share no parameters and Adam acts entry by entry, so this is
-exactly two separate trainings on the same data, compiled once; Adam with cosine decay,
-float64, training solves Tsit5 with `train_rtol`): first `steps` steps of
-`sciml.ode.MultipleShootingLoss` (segments of `segment_length` intervals, each
-started from a noisy observation: short horizons keep the first steps out of the bad
-local minima of long rollouts), then `refine_steps` steps of
-`sciml.ode.TrajectoryLoss` on whole trajectories whose initial states are trained
-as well (a noisy first observation as the start would bias the fit).
+**Independent reference.** `scipy.integrate.solve_ivp` (DOP853, rtol = atol = 1e-12) from the same states, and
+the exact energy and period.
 
-**Evaluation.** `n_test` held-out initial conditions with energies evenly spread inside
-the training range and random phases, rolled out from their exact states for `periods`
-(100) true periods with `diffrax.Dopri8` at rtol = atol = `eval_rtol` (1e-10).
-Integrator error is negligible: the same solve of the exact Hamiltonian field drifts by
-`integrator_energy_drift` (about 2e-9). Energy is always the TRUE energy $H(q, p)$
-evaluated on the rollouts. Two measures per rollout, averaged over the held-out
-trajectories:
+**Default budget**: 16 trajectories, 64 x 2 MLPs, 1000 multiple-shooting + 1000 whole-trajectory Adam steps.
+**Expected accuracy**: energy drift 0.21-0.35 for the neural ODE against 3.7-6.7e-5 for the HNN (ratio 4500x
+or more), maximum energy error 13-27x lower for the HNN, 5-period relative L2 0.038-0.085 (HNN) against
+0.12-0.21.
+Per-seed figures: `problems/RESULTS.md`. `--quick`: 4 trajectories, tiny networks, 3 periods.
 
-- *energy drift* (`energy_drift_*`): the secular change, $|b| \, t_{end}$ with $b$ the
-  least-squares slope of $H(y(t))$ over the rollout;
-- *energy error* (`energy_error_max_*`): $\max_t |H(y(t)) - H(y(0))|$, which also counts
-  the bounded oscillation of a closed orbit that is not exactly a true level set.
-
-The HNN cannot drift (its orbits are closed level sets of $H_\theta$), only oscillate by
-its level-set error; the neural ODE's energy creeps along the whole rollout. Success is
-`energy_drift_node >= 10 energy_drift_hnn`. Trajectory error: relative L2 against the
-reference over the first `error_periods` periods (`trajectory_rel_l2_*`) and over all
-100 (`rollout_rel_l2_*`, dominated by phase error).
-
-**Independent reference.** `scipy.integrate.solve_ivp` (DOP853, rtol = atol = 1e-12) of
-the true pendulum from the same initial states, and the exact energy and period above.
-
-**Default budget** (16 trajectories, 64 x 2 MLPs of 4482 and 4417 parameters, 1000
-multiple-shooting + 1000 whole-trajectory Adam steps per model). Measured on a shared
-2-core CPU under heavy load (load average 11 to 17; 89 and 104 s of CPU time for seeds
-1 and 2), means over the 4 held-out trajectories:
-
-| seed | energy drift NODE / HNN (ratio) | max energy error NODE / HNN | rel. L2, 5 periods | wall |
-|---|---|---|---|---|
-| 0 | 0.31 / 6.7e-5 (4700x) | 0.36 / 0.022 (16x) | 0.116 / 0.040 | 380 s |
-| 1 | 0.35 / 3.7e-5 (9500x) | 0.48 / 0.017 (27x) | 0.205 / 0.038 | 488 s |
-| 2 | 0.21 / 4.8e-5 (4500x) | 0.34 / 0.025 (13x) | 0.165 / 0.085 | 377 s |
-
-Both models fit the data to the noise level (summed final loss 0.0048 to 0.0051; noise
-alone gives 0.005). The neural ODE's energy creeps monotonically (it learned a slightly
-dissipative or anti-dissipative field, differently per orbit); the HNN's true energy only
-oscillates by its level-set error (`hamiltonian_rel_error` 1.8% to 2.5%), so even its
-maximum error is 13x to 27x below the neural ODE's on average (per trajectory the ratio
-goes down to 2.8x, on orbits where the neural ODE happens to be nearly conservative; the
-per-trajectory drift ratio stays above 380x). Its own $H_\theta$ stays constant to 3e-8
-(`learned_energy_drift_hnn`) and the exact field in the same solve drifts by 2e-9
-(`integrator_energy_drift`): the integrator is not what is being measured. Over 100
-periods both rollouts drift out of phase with the truth (`rollout_rel_l2_*` 1.4 to 1.7
-for the neural ODE, 0.57 to 0.90 for the HNN).
-
-`--quick`: 4 trajectories, 16 x 1 networks, 30 multiple-shooting steps and no
-whole-trajectory stage, 2 held-out trajectories over 3 periods with Tsit5 at 1e-8; two
-compilations (one training step, one rollout), about 20 s of CPU; figures not meaningful.
-
-**Outputs.** `metrics.json` metrics: `success`, `energy_drift_ratio`, `energy_drift_node`,
-`energy_drift_hnn`, `energy_error_max_node`, `energy_error_max_hnn`,
-`learned_energy_drift_hnn` (max change of $H_\theta$ along the HNN's own rollouts),
-`integrator_energy_drift`, `integrator_energy_error_max`, `trajectory_rel_l2_node`,
-`trajectory_rel_l2_hnn`, `rollout_rel_l2_node`, `rollout_rel_l2_hnn`,
-`hamiltonian_rel_error` (RMS of $H_\theta - H$ after removing the free constant, over the
-reference states, divided by the deviation of $H$ there), `per_trajectory` (each metric
-per held-out trajectory, with its energy and period), `final_loss` (the two models'
-losses summed, mean of the last 20 steps), `parameters_node`, `parameters_hnn`.
-`predictions.npz`: `t` (n_test, m) each held-out trajectory's save times over 100
-periods, `true` (n_test, m, 2) the scipy reference, `node` and `hnn` (n_test, m, 2) the
-rollouts, `energy_true` (n_test,) the exact energies, `energy_node` and `energy_hnn`
-(n_test, m) the true energy along each rollout, `learned_energy_hnn` (n_test, m) the
-learned $H_\theta$ along the HNN rollout, `period` (n_test,); the training data
-`t_obs` (n_obs,), `y_obs` (n_train, n_obs, 2) and the exact initial states `y0_train`
-(n_train, 2).
-`model.eqx` + `model.json`: the HNN's scalar network $H_\theta$ (`architecture="mlp"`,
-reloadable with `sciml.train.load`), called on one state $(q, p)$;
-`node.eqx` + `node.json`: the neural ODE's network $f_\theta$, likewise.
-Plots: `phase_portraits.png` (reference, neural ODE, HNN), `energy.png` (true energy
-error along the rollouts), `training.png` (the summed loss, multiple shooting then whole
-trajectories).
+**Outputs.** `metrics.json` metrics: `success`, `energy_drift_ratio`, `energy_drift_node`, `energy_drift_hnn`,
+`energy_error_max_node`, `energy_error_max_hnn`, `learned_energy_drift_hnn`, `integrator_energy_drift`,
+`integrator_energy_error_max`, `trajectory_rel_l2_node`, `trajectory_rel_l2_hnn`, `rollout_rel_l2_node`,
+`rollout_rel_l2_hnn`, `hamiltonian_rel_error`, `per_trajectory`, `final_loss`, `parameters_node`,
+`parameters_hnn`. `predictions.npz`: `t` (n_test, m) save times, `true` (n_test, m, 2) the reference, `node` and
+`hnn` (n_test, m, 2) the rollouts, `energy_true` (n_test,), `energy_node` and `energy_hnn` (n_test, m),
+`learned_energy_hnn` (n_test, m), `period` (n_test,); the training data `t_obs` (n_obs,), `y_obs`
+(n_train, n_obs, 2), `y0_train` (n_train, 2). `model.eqx` + `model.json`: the HNN's $H_\theta$
+(`architecture="mlp"`), called on one state $(q, p)$; `node.eqx` + `node.json`: the neural ODE's $f_\theta$.
+Plots: `phase_portraits.png`, `energy.png`, `training.png`.
 """
 
 import dataclasses
@@ -133,11 +69,13 @@ from sciml.ode import (
     trajectory_data,
     TrajectoryLoss,
 )
-from sciml.study import RunContext
-from sciml.train import count_parameters, fit
+from sciml.study import precision, RunContext
+from sciml.train import count_parameters, fit, relative_l2
 
 
 DESCRIPTION = "Pendulum from noisy trajectories: Hamiltonian network vs neural ODE, energy drift over 100 periods"
+# The metrics problems/RESULTS.md and the README show.
+HEADLINE = ("energy_drift_node", "energy_drift_hnn", "energy_drift_ratio", "trajectory_rel_l2_hnn")
 
 
 _SOLVERS = {"dopri8": diffrax.Dopri8, "dopri5": diffrax.Dopri5, "tsit5": diffrax.Tsit5}
@@ -378,7 +316,7 @@ def _max_error(e: np.ndarray) -> float:
 def _rel_l2(pred: np.ndarray, ref: np.ndarray) -> float:
     if not np.all(np.isfinite(pred)):
         return math.inf
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+    return float(relative_l2(pred, ref))
 
 
 def _rollout(model: ODEModel, ts: np.ndarray, y0: np.ndarray) -> np.ndarray:
@@ -428,10 +366,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Generates the data, trains both models, rolls them out and writes every output."""
     # Float64 whatever the global setting: energy drifts of 1e-4 over 100 periods need
     # integrator tolerances far below float32's precision.
-    ambient = jnp.zeros(()).dtype
-    with jax.enable_x64(True):
+    with precision("float64") as ambient:
         out = _run(config, ctx)
-    cast = lambda tree: jax.tree_util.tree_map(lambda x: x.astype(ambient) if eqx.is_inexact_array(x) else x, tree)
+    cast = lambda tree: sciml.nn.cast(tree, ambient)
     hnn_config, node_config = out.pop("hnn_config"), out.pop("node_config")
     node_net = cast(out.pop("node_network"))
     ctx.save_model(

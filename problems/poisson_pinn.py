@@ -1,72 +1,33 @@
 r"""Poisson's equation on the unit disk with a physics-informed neural network.
 
-**Physics.** On the unit disk $\Omega = \{x^2 + y^2 < 1\}$,
-
-$$ -\Delta u = f \ \text{in}\ \Omega, \qquad u = g \ \text{on}\ \partial\Omega, $$
-
-with the manufactured solution ($\rho = x^2 + y^2$)
+**Physics.** On the unit disk $\Omega = \{x^2 + y^2 < 1\}$, $-\Delta u = f$ in $\Omega$, $u = g$ on
+$\partial\Omega$, with the manufactured solution ($\rho = x^2 + y^2$)
 
 $$ u^*(x, y) = e^{(x + y)/2} \sin(\pi \rho) + x y, $$
 
 $$ f = -\Delta u^* = -e^{(x + y)/2} \big[2\pi (2 + x + y) \cos(\pi \rho)
-+ (\tfrac12 - 4 \pi^2 \rho) \sin(\pi \rho)\big] : $$
++ (\tfrac12 - 4 \pi^2 \rho) \sin(\pi \rho)\big], \qquad g = x y. $$
 
-a ring ($\sin \pi\rho$ peaks at $r = 0.71$) skewed by the exponential, with $|f|$ up to
-about 80. The first term vanishes on the circle, so the boundary data are $g = x y$,
-which also serves as the lifting of the hard constraint below: the boundary values'
-own formula, not the solution.
+**Model.** `sciml.pinn`: a tanh MLP $N(x, y)$ (`depth` x `width`, default 3 x 20) in the hard Dirichlet
+transform $u(x, y) = x y + (1 - x^2 - y^2) N(x, y)$ (`pinn.HardConstraint` on `pinn.Disk()`), so the loss
+is the PDE residual alone, at `points` collocation points redrawn by RAD. float64, forward-mode Laplacians.
+Schedule (`pinn.train`, checkpointed per stage): Adam (`steps`), L-BFGS (`lbfgs_steps`), then `lm_rounds`
+rounds of `lm_steps` Levenberg-Marquardt iterations, each on `lm_points` freshly RAD-drawn points.
 
-**Model.** `sciml.pinn`: a tanh MLP $N(x, y)$ (`depth` x `width`, default
-3 x 20, 921 parameters) inside the hard Dirichlet transform that `pinn.HardConstraint`
-builds from the domain's distance function ($1 - x^2 - y^2$ for `pinn.Disk()`),
+**Independent reference.** The analytic $u^*$ on the nodes of the 201 x 201 grid of spacing 0.01 strictly
+inside the circle (31,397 points); `tests/test_pinn_problems.py` checks $f = -\Delta u^*$ and $u^* = g$.
 
-$$ u(x, y) = x y + (1 - x^2 - y^2)\, N(x, y), $$
+**Default budget**: 1000 Adam + 500 L-BFGS steps on 3000 points, 4 x 30 LM iterations on 3000 points.
+**Expected accuracy**: relative L2 1.7-2.0e-5, max error 4-6e-5 (target 1e-4). Per-seed figures,
+timings and the L-shaped-domain trial: `problems/RESULTS.md`.
+`--quick`: a 2 x 8 network, 200 points, 60 Adam steps and 5 LM iterations; accuracy not meaningful.
 
-so the boundary condition holds exactly and the loss is the PDE residual alone, at
-`points` collocation points (Sobol through the disk's area-preserving map, redrawn
-every `resample_every` steps by residual-based adaptive sampling, RAD). float64,
-Laplacians in forward mode. Schedule (`pinn.train`, each stage checkpointed, so
-`--resume` continues exactly): Adam (`steps`, exponential decay), L-BFGS
-(`lbfgs_steps`), then `lm_rounds` rounds of `lm_steps` Levenberg-Marquardt iterations
-(optimistix), each on `lm_points` freshly RAD-drawn points (more points than
-parameters, so each least-squares problem is overdetermined).
-
-**Independent reference.** The analytic $u^*$ above, on the evaluation set: the nodes of
-the 201 x 201 grid of spacing 0.01 on $[-1, 1]^2$ strictly inside the circle, 31,397
-points. `tests/test_pinn_problems.py` checks $f = -\Delta u^*$ (with `pinn.laplacian`
-and with finite differences) and $u^* = g$ on the circle.
-
-**Default budget** (1000 Adam + 500 L-BFGS steps on 3000 points, 4 x 30 LM iterations
-on 3000 points), measured on a 2-core CPU shared with other jobs, seeds 0, 1, 2:
-
-| seed | relative L2 | max error | final loss | wall time (Adam / L-BFGS / LM) | load |
-|---|---|---|---|---|---|
-| 0 | 1.72e-5 | 4.5e-5 | 2.0e-5 | 446 s (69 / 77 / 271 s) | 13 |
-| 1 | 1.72e-5 | 4.4e-5 | 2.2e-5 | 767 s (237 / 178 / 311 s) | 15 |
-| 2 | 2.00e-5 | 6.1e-5 | 2.7e-5 | 480 s (62 / 85 / 309 s) | 15 |
-
-against the 1e-4 target; the wall times are inflated several-fold by the shared load
-(load average 13-15 on 2 cores). Adam plateaus near a loss of 10 and L-BFGS reaches a
-few 1e-3; the Levenberg-Marquardt rounds do the rest, each dividing the loss by 2-4
-(`training.png`). An L-shaped domain (`pinn.Polygon.l_shape()`) is harder for this
-construction: its distance function is not smooth at the re-entrant corner, so the
-quotient $(u^* - g)/\phi$ the network must represent has a conical point there and
-Levenberg-Marquardt converges far more slowly: a trial with a smooth manufactured
-solution there, the same network and 10 x 30 LM iterations, stopped at 1.7e-4 (seed 0).
-
-`--quick`: a 2 x 8 network, 200 points, 60 Adam steps and 5 LM iterations (no L-BFGS,
-which `tests/test_pinn.py` covers); under 30 s, accuracy not meaningful.
-
-**Outputs.** `metrics.json` metrics: `relative_l2`, `max_error`, `rmse`, `final_loss`,
-per stage `time_<i>_<name>_s` and `loss_<i>_<name>`, `training_time_s`, `parameters`,
-`evaluation_points`.
-`predictions.npz`: `x` (201,) and `y` (201,) the grid axes, `inside` (201, 201) the
-evaluation mask (row `i` is `y[i]`), `u` (201, 201) the prediction and `u_exact`
-(201, 201) the manufactured solution, both NaN outside the evaluation set.
-`model.eqx` + `model.json`: the network $N$ (`architecture="mlp"`, reloadable with
-`sciml.train.load`); apply the transform above to get $u$.
-Plots: `solution.png` (prediction, exact, log error), `training.png` (loss per
-iteration over all stages).
+**Outputs.** `metrics.json` metrics: `relative_l2`, `max_error`, `rmse`, `final_loss`, per stage
+`time_<i>_<name>_s` and `loss_<i>_<name>`, `training_time_s`, `parameters`, `evaluation_points`.
+`predictions.npz`: `x` (201,) and `y` (201,) the grid axes, `inside` (201, 201) the evaluation mask (row
+`i` is `y[i]`), `u` (201, 201) the prediction and `u_exact` (201, 201) the manufactured solution, both NaN
+outside the evaluation set. `model.eqx` + `model.json`: the network $N$ (`architecture="mlp"`); apply the
+transform above to get $u$. Plots: `solution.png` (prediction, exact, log error), `training.png`.
 """
 
 import dataclasses
@@ -82,11 +43,12 @@ from matplotlib.figure import Figure
 
 import sciml.nn
 from sciml import pinn
-from sciml.study import RunContext
-from sciml.train import count_parameters
+from sciml.study import precision, predict_batched, RunContext
+from sciml.train import count_parameters, relative_l2
 
 
 DESCRIPTION = "PINN for Poisson on a disk: manufactured solution, hard Dirichlet, Adam -> L-BFGS -> Levenberg-Marquardt"
+HEADLINE = ("relative_l2", "max_error")  # the metrics problems/RESULTS.md and the README show
 
 GRID = 201
 
@@ -203,18 +165,13 @@ def setup(config: Config, key: PRNGKeyArray) -> tuple[pinn.PINN, pinn.PINNLoss, 
     return model, loss, state, network_config
 
 
-@eqx.filter_jit
-def _predict(model: pinn.PINN, points: Float[Array, " n 2"]) -> Float[Array, " n"]:
-    return jax.vmap(model)(points)
-
-
 def evaluate(model: pinn.PINN) -> tuple[np.ndarray, np.ndarray]:
     """The prediction and the exact solution on the evaluation set, shape (201, 201), NaN outside it."""
     x, y, inside = evaluation_grid()
     yy, xx = np.meshgrid(y, x, indexing="ij")
     points = np.stack([xx[inside], yy[inside]], axis=1)
     u, exact = np.full(inside.shape, np.nan), np.full(inside.shape, np.nan)
-    u[inside] = np.asarray(_predict(model, jnp.asarray(points, jnp.float64)))
+    u[inside] = np.asarray(predict_batched(model, jnp.asarray(points, jnp.float64)))
     exact[inside] = np.asarray(jax.vmap(exact_solution)(jnp.asarray(points, jnp.float64)))
     return u, exact
 
@@ -281,7 +238,7 @@ def _run(config: Config, ctx: RunContext) -> tuple[dict[str, object], pinn.PINN,
     ctx.savefig(_plot_solution(x, y, u, exact), "solution.png")
     ctx.savefig(_plot_training(solution), "training.png")
     metrics: dict[str, object] = {
-        "relative_l2": float(np.linalg.norm(error) / np.linalg.norm(exact[inside])),
+        "relative_l2": float(relative_l2(u[inside], exact[inside])),
         "max_error": float(np.max(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "final_loss": float(solution.losses[-1]),
@@ -298,7 +255,7 @@ def _run(config: Config, ctx: RunContext) -> tuple[dict[str, object], pinn.PINN,
 def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Builds the PINN, trains it through the schedule, evaluates and writes every output."""
     # float64 whatever the global setting: the 1e-4 target sits near float32's floor for PINNs.
-    with jax.enable_x64(True):
+    with precision("float64"):
         metrics, model, network_config = _run(config, ctx)
         ctx.save_model(
             model.network,

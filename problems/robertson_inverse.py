@@ -6,90 +6,39 @@ $$ \dot y_1 = -k_1 y_1 + k_3 y_2 y_3, \qquad
    \dot y_2 = k_1 y_1 - k_2 y_2^2 - k_3 y_2 y_3, \qquad
    \dot y_3 = k_2 y_2^2, $$
 
-$(k_1, k_2, k_3) = (0.04, 3 \cdot 10^7, 10^4)$, $y(0) = (1, 0, 0)$, on $t \in [0, 10^5]$.
-The rates span eleven orders of magnitude; $y_2$ never exceeds $3.7 \cdot 10^{-5}$, and
-the Jacobian's fast eigenvalue is near $-10^4$ for most of the interval, so an explicit
-solver needs of the order of $10^8$ steps.
+$(k_1, k_2, k_3) = (0.04, 3 \cdot 10^7, 10^4)$, $y(0) = (1, 0, 0)$, on $t \in [0, 10^5]$: the rates span eleven
+orders of magnitude and an explicit solver needs of the order of $10^8$ steps.
 
-**Data.** 41 observation times log-spaced on $[10^{-5}, 10^5]$ (the initial state is
-known exactly); every observed concentration carries multiplicative Gaussian noise of
-1% of its value, $y^{obs} = y (1 + 0.01 \varepsilon)$, so each species is measured to the
-same relative precision whatever its magnitude.
+**Data.** 41 times log-spaced on $[10^{-5}, 10^5]$, multiplicative Gaussian noise of 1%,
+$y^{obs} = y (1 + 0.01 \varepsilon)$.
 
-**Model.** `sciml.ode.ODEModel` of a `sciml.ode.PhysicsVectorField` whose three
-rate constants are `sciml.nn.Positive` (stored as $\log k_i$, so the fit works on
-relative changes), integrated by `diffrax.Kvaerno5` (an implicit ESDIRK method) with a
-`diffrax.PIDController` (rtol 1e-6, atol 1e-12, PID coefficients 0.3 / 0.4 as diffrax
-recommends for stiff problems), differentiated in forward mode (`diffrax.ForwardMode`:
-three parameters against 123 residuals), in float64. With multiplicative noise,
-$\log y^{obs} = \log y + 0.01\,\varepsilon$ to first order, so the fit minimises the
-noise-weighted log residuals $r_{ij} = (\log y_j(t_i) - \log y^{obs}_{ij}) / 0.01$ (in
-log space a prediction 10x too high and one 10x too low are equally wrong, which keeps
-a 10x-off start from being drawn towards vanishing concentrations) by
-Levenberg-Marquardt (`optimistix.least_squares`, trust region on the log-rates),
-starting from every constant off by a factor of 10: $k_1 / 10$, $10\,k_2$, $k_3 / 10$ by
-default (`start_signs="-+-"`; any pattern of `+` (times 10) and `-` (divided by 10)
-can be set). Success means every recovered constant within 5% of the truth.
+**Model.** `sciml.ode.ODEModel` of a `sciml.ode.PhysicsVectorField` with `sciml.nn.Positive` rates (stored as
+$\log k_i$), integrated by `diffrax.Kvaerno5` with a PID controller (rtol 1e-6, atol 1e-12), forward-mode
+derivatives, float64. Levenberg-Marquardt (`optimistix.least_squares`) minimises the noise-weighted log
+residuals $(\log y_j(t_i) - \log y^{obs}_{ij}) / 0.01$, starting with every constant off by a factor of 10
+(`start_signs="-+-"`: $k_1 / 10$, $10\,k_2$, $k_3 / 10$). Success: every constant within 5% of the truth.
+**Explicit solver**: the same model with `diffrax.Tsit5`, capped at `explicit_max_steps`, raises
+`sciml.ode.ODESolveError`; its message, the time reached and the wall time are recorded.
 
-**Explicit solver.** The same model with `diffrax.Tsit5` and the same controller, capped
-at `explicit_max_steps` = 10000 steps, is solved with `throw=True`: it stops at the cap
-with `sciml.ode.ODESolveError`, whose message names the model, the time span and
-the exhausted step limit; the message, the time reached and the wall time are recorded. The cap
-is what keeps it from running for hours.
+**Independent references.** `scipy.integrate.solve_ivp` with Radau (rtol 1e-12), cross-checked against LSODA
+(`reference_agreement`); the noise-limited estimate `oracle_rates`: scipy's `least_squares` of the same
+residuals started from the truth, which the fit must reproduce (`rates_vs_oracle`).
 
-**Independent references.** `scipy.integrate.solve_ivp` with Radau (analytic Jacobian,
-rtol 1e-12, per-species atol 1e-16 / 1e-22 / 1e-16) for the data and for judging the
-fit, cross-checked against LSODA (`reference_agreement`). The noise-limited estimate:
-scipy's `least_squares` of the same weighted log residuals over LSODA solves, started from
-the true constants (`oracle_rates`): the best any method can extract from these
-observations, which Levenberg-Marquardt from the 10x-off start must reproduce
-(`rates_vs_oracle`).
+**Default budget** (float64): at most 100 Levenberg-Marquardt steps; about a minute, mostly compilation.
+**Expected accuracy**: every constant within 0.5% of the truth (`success`), equal to scipy's estimate to about
+5e-6, in 7-15 steps, from any of the eight 10x-off starts; Tsit5 stops at its cap near $t = 12.6$.
+Per-seed figures: `problems/RESULTS.md`. `--quick`: at most 20 LM steps, 2000 explicit steps, no scipy estimate.
 
-**Default budget** (float64): at most 100 Levenberg-Marquardt steps. Measured on a
-shared 2-core CPU, seeds 0, 1, 2 (start $k_1 / 10$, $10 k_2$, $k_3 / 10$):
-
-- recovered $(k_1, k_2, k_3)$ = (0.0399982, 2.98619e7, 10003.1), (0.0399858, 3.00529e7,
-  10022.4), (0.0399958, 3.00581e7, 9994.68): relative errors (0.004%, 0.46%, 0.031%),
-  (0.036%, 0.18%, 0.22%), (0.010%, 0.19%, 0.053%), so `success` on every seed;
-- equal to scipy's least-squares estimate to 5.4e-6, 4.2e-6, 5.4e-6 (`rates_vs_oracle`):
-  what error remains is the noise's, not the fit's; 7, 15, 13 steps; mean squared
-  weighted residual 0.86, 0.88, 1.22 (noise level: 1);
-- the fitted model against the true solution: largest relative error per species 0.47%,
-  0.30%, 0.25% (over the three species); Kvaerno5's own error against Radau at the same
-  constants at most 1.2e-6 for $y_1, y_2$ and 7e-5 for $y_3$ (at $t = 10^{-5}$, where
-  $y_3 \approx 10^{-11}$), in about 875 steps;
-- every one of the eight starts (each constant times or divided by 10) reaches the same
-  constants on every seed, in 7 to 35 steps;
-- Tsit5 stops at its 10000-step cap at $t \approx 12.6$ of $10^5$, raising
-  `ODESolveError` after 5-6 s (compilation included);
-- wall time 75 s for a standalone run at load average 17 (18 s of CPU time), almost all
-  of it compilation; once compiled, a fit takes 1-7 s.
-
-`--quick`: the same data and start, at most 20 Levenberg-Marquardt steps, 2000 explicit
-steps, no scipy least-squares estimate. It recovers the default's constants (seed 0
-converges in 7 steps) and uses 16 s of CPU time, nearly all compilation (65 s of wall
-time at load average 15).
-
-**Outputs.** `metrics.json` metrics: `rates_true`, `rates_start`, `rates_fit`,
-`relative_errors` (per constant), `max_relative_error`, `success`, `oracle_rates`,
-`oracle_relative_errors`, `rates_vs_oracle` (largest relative difference from the scipy
-estimate), `chi2_per_residual` (the weighted mean squared residual, about 1 for a fit
-at the noise level), `lm_steps`, `lm_result`, `lm_wall_time_s`, `fit_max_relative_error` (per species,
-the fitted model against the true solution on the evaluation grid),
-`solver_max_relative_error` (per species, Kvaerno5 against scipy's Radau with the
-same fitted constants), `reference_agreement` (Radau against LSODA), `solver_steps`,
-and `explicit_solver` (`solver`, `max_steps`, `raised`, `message`, `t_reached`,
-`num_steps`, `wall_time_s`). `model.eqx` + `model.json`: the fitted mass-action rate law in log
-form, an affine `sciml.nn` MLP (`architecture="mlp"`, depth 0) whose weight holds the
-reaction orders and whose bias holds $\log k$: `network(log y)` gives the log reaction
-rates $\log r$ for positive concentrations, and $\dot y = S \exp(\text{network}(\log
-y))$ with the stoichiometric matrix $S$ kept in the metadata with the constants.
-`predictions.npz`: `t` (m,) the evaluation grid ($0$, then log-spaced on $[10^{-5},
-10^5]$), `y_fit` (m, 3) the fitted model, `y_true` (m, 3) the reference,
-`y_start` (m, 3) the model at the starting constants, `y_explicit` (m, 3) the Tsit5
-attempt (NaN beyond the time it reached); `t_obs` (41,) and `y_obs` (41, 3) the data.
-Plots: `species.png` (the three species against $\log t$: data, truth, start, fit and
-the explicit attempt), `residuals.png` (the fit's weighted log residuals).
+**Outputs.** `metrics.json` metrics: `rates_true`, `rates_start`, `rates_fit`, `relative_errors`,
+`max_relative_error`, `success`, `oracle_rates`, `oracle_relative_errors`, `rates_vs_oracle`,
+`chi2_per_residual` (about 1 at the noise level), `lm_steps`, `lm_result`, `lm_wall_time_s`,
+`fit_max_relative_error`, `solver_max_relative_error` (Kvaerno5 against Radau), `reference_agreement`,
+`solver_steps`, `explicit_solver` (`solver`, `max_steps`, `raised`, `message`, `t_reached`, `num_steps`,
+`wall_time_s`). `model.eqx` + `model.json`: the fitted rate law in log form, an affine MLP
+(`architecture="mlp"`, depth 0; weight: reaction orders, bias: $\log k$), $\dot y = S \exp(\text{network}(\log
+y))$ with the stoichiometric matrix $S$ in the metadata. `predictions.npz`: `t` (m,) the evaluation grid, `y_fit`
+(m, 3), `y_true` (m, 3), `y_start` (m, 3) at the starting constants, `y_explicit` (m, 3) the Tsit5 attempt (NaN
+beyond the time it reached); `t_obs` (41,), `y_obs` (41, 3). Plots: `species.png`, `residuals.png`.
 """
 
 import dataclasses
@@ -111,10 +60,11 @@ from scipy.optimize import least_squares
 import sciml.nn
 from sciml.nn import Positive
 from sciml.ode import ODEModel, ODESolveError, PhysicsVectorField
-from sciml.study import RunContext
+from sciml.study import precision, RunContext
 
 
 DESCRIPTION = "Robertson stiff kinetics: recover three rate constants from noisy data with an implicit solver"
+HEADLINE = ("relative_errors", "rates_vs_oracle", "success")  # the metrics problems/RESULTS.md and the README show
 
 TRUE = {"k1": 0.04, "k2": 3e7, "k3": 1e4}
 NAMES = ("k1", "k2", "k3")
@@ -413,11 +363,10 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     """Generates the data, fits the rate constants, tries an explicit solver, writes every output."""
     # The residuals span eleven orders of magnitude in the state and tolerances of
     # 1e-12: float64 whatever the global setting.
-    ambient = jnp.zeros(()).dtype
-    with jax.enable_x64(True):
+    with precision("float64") as ambient:
         out = _run(config, ctx)
     network, network_config = rate_law_network(out["rates_fit"])
-    network = jax.tree_util.tree_map(lambda x: x.astype(ambient) if eqx.is_inexact_array(x) else x, network)
+    network = sciml.nn.cast(network, ambient)
     ctx.save_model(
         network,
         architecture="mlp",

@@ -39,6 +39,8 @@ def test_quick_run(name, tmp_path):
     assert _REQUIRED_KEYS <= set(record)
     assert record["problem"] == name
     assert record["metrics"], "a problem must report at least one metric"
+    # RESULTS.md and the README show these: they must be metrics the run reports.
+    assert set(getattr(module, "HEADLINE", ())) <= set(record["metrics"])
 
     with np.load(tmp_path / "predictions.npz") as predictions:
         assert predictions.files

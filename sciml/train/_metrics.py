@@ -5,6 +5,7 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int, PyTree
 
 from ._data import check_data
@@ -16,14 +17,42 @@ def mse(pred: Float[Array, "..."], target: Float[Array, "..."]) -> Float[Array, 
     return jnp.mean((pred - target) ** 2)
 
 
-def relative_l2(pred: Float[Array, "..."], target: Float[Array, "..."]) -> Float[Array, ""]:
-    """Relative L2 error `||pred - target|| / ||target||` over all entries.
+def relative_l2(
+    pred: Float[Array, "..."] | Float[np.ndarray, "..."],
+    target: Float[Array, "..."] | Float[np.ndarray, "..."],
+    *,
+    axis: int | tuple[int, int] | None = None,
+) -> Float[Array, "..."] | Float[np.ndarray, "..."]:
+    """Relative L2 error `||pred - target|| / ||target||`.
 
-    The standard accuracy figure of PINN and operator-learning papers (e.g. Raissi et
-    al. 2019, Li et al. 2021), computed over the whole array rather than per sample.
+    The standard accuracy figure of PINN and operator-learning papers (e.g. Raissi et al.
+    2019, Li et al. 2021). By default over the whole array (one number); with `axis`, along
+    those axes only, one value per remaining index: `axis=-1` gives per-sample errors of a
+    batch of 1D fields, which the FNO papers then average.
+
+    JAX arrays are reduced by JAX, in their dtype and inside `jit`. When both arguments are
+    NumPy arrays (a result judged on the host after training), NumPy reduces them, so the
+    figure keeps the arrays' precision (float64) whatever JAX's `jax_enable_x64` setting.
+
+    **Arguments:**
+
+    - `pred`, `target`: arrays of the same shape.
+    - `axis`: `None` (all entries), an axis, or two axes (the Frobenius norm over them).
+
+    **Returns:**
+
+    A scalar, or an array of the remaining axes; a NumPy array for NumPy arguments.
+
+    **Raises:**
+
+    `ValueError` when the shapes differ.
     """
     _same_shape(pred, target)
-    return jnp.linalg.norm((pred - target).ravel()) / jnp.linalg.norm(target.ravel())
+    if isinstance(pred, np.ndarray) and isinstance(target, np.ndarray):
+        return np.asarray(np.linalg.norm(pred - target, axis=axis) / np.linalg.norm(target, axis=axis))
+    if axis is None:
+        return jnp.linalg.norm((pred - target).ravel()) / jnp.linalg.norm(target.ravel())
+    return jnp.linalg.norm(pred - target, axis=axis) / jnp.linalg.norm(target, axis=axis)
 
 
 def accuracy(logits: Float[Array, " *batch classes"], labels: Int[Array, " *batch"]) -> Float[Array, ""]:
