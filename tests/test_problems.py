@@ -13,6 +13,7 @@ from test_ensemble_problems import check_diffusion_quick_run
 from test_pinn_problems import check_heat_inverse_quick_run, check_poisson_quick_run
 
 import sciml.train
+import sciml.uq
 from problems import field_regimes
 from sciml.cli import main
 from sciml.study import check_problem, load_problem, problem_names
@@ -51,7 +52,11 @@ def test_quick_run(name, tmp_path):
     assert (tmp_path / "model.json").exists()
     assert list(tmp_path.glob("*.png"))
     # Reloadable without the problem's code: the skeleton comes from the metadata.
-    reloaded = sciml.train.load(tmp_path / "model.eqx")
+    # Ensembles rebuild their member axis through sciml.uq, single models through sciml.train.
+    if "ensemble" in sciml.train.load_metadata(tmp_path / "model.eqx"):
+        reloaded = sciml.uq.load_ensemble(tmp_path / "model.eqx")
+    else:
+        reloaded = sciml.train.load(tmp_path / "model.eqx")
     assert reloaded is not None
     if name in _QUICK_CHECKS:
         _QUICK_CHECKS[name](record, tmp_path)
