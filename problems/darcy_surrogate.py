@@ -22,7 +22,7 @@ sparse direct solve: `scipy.sparse.linalg.splu` (SuperLU, minimum-degree orderin
 $A^T + A$) of the same matrix ([`sciml.pde.diffusion_matrix`][]), which agrees with
 CG to about 1e-9 (`solver_agreement_<s>`).
 
-**Models.** Both are fitted with `sciml.surrogate.fit_surrogate`, the path of
+**Models.** Both are fitted with `sciml.study.fit_surrogate`, the path of
 `sciml fit darcy.npz --model ...` (per-channel normalisation fitted on the training
 split, Adam with cosine decay and gradient clipping, MSE in normalised units, the model
 with the best validation relative L2 kept), on the same seeded split of the samples:
@@ -114,8 +114,8 @@ from matplotlib.figure import Figure
 
 import sciml.data
 from sciml.pde import diffusion_matrix, solve_diffusion
-from sciml.study import RunContext
-from sciml.surrogate import fit_surrogate, load_surrogate
+from sciml.study import fit_surrogate, RunContext
+from sciml.surrogate import load_surrogate
 from sciml.train import count_parameters
 
 

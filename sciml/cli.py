@@ -176,8 +176,7 @@ def _print_metrics(metrics: dict) -> None:
 
 def _fit(args: argparse.Namespace) -> int:
     from .data import DataError
-    from .study import ConfigError
-    from .surrogate import fit_surrogate
+    from .study import ConfigError, fit_surrogate
 
     where = f"sciml fit {args.data}"
     try:

@@ -196,3 +196,25 @@ def parse_fit_config(pairs: Sequence[str], steps: int | None) -> FitConfig:
     updates: list[dict[str, Any]] = [{"steps": steps}] if steps is not None else []
     updates.append(parse_overrides(FitConfig, pairs))
     return build_config(FitConfig, *updates)
+
+
+def parse_settings(overrides: Sequence[str], steps: int | None) -> tuple[FitConfig, dict[str, Any], set[str]]:
+    """Splits and parses `sciml fit`'s `--set key=value` strings and `--steps`.
+
+    **Arguments:**
+
+    - `overrides`: `key=value` strings: `FitConfig` fields, the rest model settings.
+    - `steps`: overrides `FitConfig.steps` (None keeps the default).
+
+    **Returns:**
+
+    `(config, model_settings, training_keys)`, the last being the training keys the
+    user gave (so a setting that does not apply to the data can be refused).
+
+    **Raises:**
+
+    `ConfigError` for an unknown or malformed setting.
+    """
+    train_pairs, model_pairs = split_overrides(overrides)
+    given = {pair.partition("=")[0].strip() for pair in train_pairs}
+    return parse_fit_config(train_pairs, steps), parse_model_overrides(model_pairs), given
