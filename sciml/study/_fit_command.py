@@ -45,7 +45,12 @@ def _check_resumable(ctx: RunContext, record: dict[str, Any]) -> None:
     path = ctx.checkpoint_dir / _RUN_RECORD
     if not path.exists():
         return
-    previous = json.loads(path.read_text())
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"--resume: {path} cannot be read ({e}); rerun without --resume to start over") from None
+    if not isinstance(previous, dict):
+        raise ConfigError(f"--resume: {path} is not a run record; rerun without --resume to start over")
     differing = sorted(k for k in set(previous) | set(record) if previous.get(k) != record.get(k))
     if differing:
         raise ConfigError(
