@@ -56,10 +56,10 @@ class DEQ(eqx.Module):
 
         **Raises:**
 
-        A `ValueError` for a bad `z_shape` or `max_steps`.
+        A `ValueError` for a bad `z_shape` or `max_steps`, or negative solver tolerances.
         """
         self.fn = fn
-        self.z_shape = _check_layer_args("DEQ", z_shape, max_steps)
+        self.z_shape = _check_layer_args("DEQ", z_shape, max_steps, solver)
         self.solver = solver
         self.linear_solver = linear_solver
         self.max_steps = max_steps

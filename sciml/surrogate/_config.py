@@ -178,12 +178,35 @@ def model_config(
             out_channels=out_channels,
         )
     config = {**derived, **user}
+    if name == "fno":
+        config = _fit_modes(config, layout.grid, "modes" in user)
     try:
         eqx.filter_eval_shape(lambda k: nn.build(name, key=k, **config), jr.key(0))
     except (ValueError, TypeError) as e:
         training = accepted_keys(FitConfig)
         raise ConfigError(f"{e} (training settings: {training})") from None
     return _ADAPTERS[name], config
+
+
+def _fit_modes(config: dict[str, Any], grid: tuple[int, ...], given: bool) -> dict[str, Any]:
+    """Checks FNO `modes` against the grid: at most n // 2 per axis, n // 2 + 1 on the last.
+
+    Beyond that the spectral convolution keeps fewer modes than configured and the rest
+    of its weights are dead. A user's value is refused; the default (12) is capped.
+    """
+    limits = [n // 2 for n in grid[:-1]] + [grid[-1] // 2 + 1]
+    modes = config.get("modes", 12)
+    per_axis = [modes] * len(grid) if isinstance(modes, int) and not isinstance(modes, bool) else modes
+    if not isinstance(per_axis, list) or len(per_axis) != len(grid) or not all(isinstance(m, int) for m in per_axis):
+        return config  # the constructor names a malformed value
+    if all(m <= lim for m, lim in zip(per_axis, limits)):
+        return config
+    if given:
+        raise ConfigError(
+            f"modes={modes} does not fit the grid {tuple(grid)}: at most {limits} Fourier modes per axis "
+            f"(n // 2, and n // 2 + 1 on the last axis); set modes to at most {min(limits)}"
+        )
+    return {**config, "modes": [min(m, lim) for m, lim in zip(per_axis, limits)]}
 
 
 def config_dict(config: FitConfig) -> dict[str, Any]:
