@@ -3,7 +3,6 @@
 import dataclasses
 import hashlib
 import json
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -110,6 +109,8 @@ def fit_surrogate(
     for a file that does not follow the layout; `FileNotFoundError`.
     """
     data_path, out = Path(data_path), Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder for the outputs")
     config, user_model, given = parse_settings(overrides, steps)
     data = load(data_path, max_bytes=config.max_bytes)
     try:
@@ -132,13 +133,18 @@ def _fit(data, data_path, config, name, user_model, out, seed, quiet, resume, ca
         "config": dataclasses.asdict(config),
         "seed": seed,
     }
+    run_record = ctx.checkpoint_dir / _RUN_RECORD
     if resume:
         _check_resumable(ctx, to_jsonable(record))
-    elif ctx.checkpoint_dir.exists():
-        shutil.rmtree(ctx.checkpoint_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").unlink(missing_ok=True)
-    write_json(ctx.checkpoint_dir / _RUN_RECORD, record)
+    else:
+        # Only this writer's own files: anything else a user put there stays.
+        for stale in [run_record, ctx.checkpoint_dir / "checkpoint.json", ctx.checkpoint_dir / "history.jsonl"]:
+            stale.unlink(missing_ok=True)
+        for stale in ctx.checkpoint_dir.glob("checkpoint-*.eqx"):
+            stale.unlink()
+    # A finished run's metrics.json stays until this run writes its own (replaced atomically).
+    if not (resume and run_record.exists()):
+        write_json(run_record, record)
     ctx.log(f"{data_path.name}: {layout.describe()}{' (lazy HDF5)' if data.lazy else ''}")
     ctx.log(
         f"split {len(plan.train)}/{len(plan.val)}/{len(plan.test)} samples; {len(plan.train_ids)} training samples; "

@@ -98,7 +98,7 @@ def _settings_digest(meta: dict[str, Any]) -> str:
 
 def _checked_file(path: Path, what: str) -> Path:
     if path.is_dir():
-        raise ValueError(f"{path} is a directory; pass the {what} file itself (e.g. {path / 'model.eqx'})")
+        raise ValueError(f"{path} is a directory; pass the {what} file itself (e.g. model.eqx inside it)")
     if not path.exists():
         raise FileNotFoundError(f"no {what} file {path}")
     return path
