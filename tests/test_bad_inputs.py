@@ -344,6 +344,41 @@ CASES = [
         lambda ws: _fit(ws, "data.npz", "--set", "activation=tahn"),
         ("activation", "tahn"),
     ),
+    Case("fit learning_rate=0", lambda ws: _fit(ws, "data.npz", "--set", "learning_rate=0"), ("learning_rate",)),
+    Case("fit warmup_steps=-1", lambda ws: _fit(ws, "data.npz", "--set", "warmup_steps=-1"), ("warmup_steps", "-1")),
+    Case("fit batch_size=abc", lambda ws: _fit(ws, "data.npz", "--set", "batch_size=abc"), ("batch_size", "abc")),
+    Case("fit val_fraction=1.5", lambda ws: _fit(ws, "data.npz", "--set", "val_fraction=1.5"), ("val_fraction",)),
+    Case("fit misspelt model key", lambda ws: _fit(ws, "data.npz", "--set", "widht=8"), ("'widht'", "width")),
+    Case("fit window on a pairs file", lambda ws: _fit(ws, "data.npz", "--set", "window=2"), ("window", "pairs")),
+    Case(
+        "fit --model cnn",
+        lambda ws: ["fit", str(ws / "data.npz"), "--out", str(ws / "run"), "--model", "cnn"],
+        ("cnn",),
+    ),
+    Case(
+        "fit --model nope",
+        lambda ws: ["fit", str(ws / "data.npz"), "--out", str(ws / "run"), "--model", "nope"],
+        ("nope",),
+    ),
+    Case(
+        "fit text file renamed .h5", lambda ws: (_write(ws / "x.h5", b"a,b\n"), _fit(ws, "x.h5"))[1], ("x.h5", "HDF5")
+    ),
+    Case("fit empty .h5", lambda ws: (_write(ws / "e.h5", b""), _fit(ws, "e.h5"))[1], ("e.h5", "HDF5")),
+    Case(
+        "fit .npz with a mistyped key",
+        lambda ws: (np.savez(ws / "k.npz", inputs=_pairs()["inputs"], output=_pairs()["outputs"]), _fit(ws, "k.npz"))[
+            1
+        ],
+        ("k.npz", "'output'"),
+    ),
+    Case(
+        "fit integer data",
+        lambda ws: (
+            np.savez(ws / "i.npz", inputs=np.ones((8, 8, 1), int), outputs=np.ones((8, 8, 1))),
+            _fit(ws, "i.npz"),
+        )[1],
+        ("i.npz", "'inputs'"),
+    ),
     # Checkpoints.
     Case(
         "checkpoint.json not JSON",

@@ -64,8 +64,9 @@ class FitConfig:
                 raise ValueError(f"{name} must be >= 1 or none, got {value}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.warmup_steps < 0 or self.prefetch < 0:
-            raise ValueError("warmup_steps and prefetch must be >= 0")
+        for name in ("warmup_steps", "prefetch"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"clip_norm must be > 0 or none, got {self.clip_norm}")
         if self.max_bytes is not None and self.max_bytes < 0:

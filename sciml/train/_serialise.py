@@ -54,6 +54,9 @@ def save(path: str | os.PathLike, model: PyTree, **metadata: Any) -> None:
     Writes the leaves with `eqx.tree_serialise_leaves` to `path` and the metadata to
     the same name with suffix `.json`, both atomically (temporary file, then rename),
     so an interrupted save never leaves a truncated model behind. No pickle is used.
+    The metadata records sha256 fingerprints of itself (the settings) and of the
+    weights file, so [`load`][] refuses an edited `model.json` or a damaged, truncated
+    or swapped `model.eqx` instead of rebuilding a different model without a word.
 
     To make a file reloadable without code, pass `architecture=` (a `sciml.nn`
     registry name) and `config=` (its keyword arguments): then
