@@ -209,6 +209,8 @@ def _resolve(name: str, config: dict[str, Any]) -> tuple[Callable, dict[str, Any
                 f"float, str, bool, None or a list of those), got {type(v).__name__}"
             )
         _check_value(name, k, v, defaults[k])
+        if isinstance(defaults[k], float) and isinstance(v, int):
+            config[k] = float(v)  # JSON has one number type: `"dropout": 0` means 0.0
     missing = [k for k, v in defaults.items() if v is _REQUIRED and k not in config]
     if missing:
         raise ValueError(f"missing required config key(s) for {name!r}: {', '.join(missing)}")
