@@ -327,6 +327,7 @@ CASES = [
     ),
     # Settings of sciml fit (the finished run in --out must survive them).
     Case("fit --out is a file", lambda ws: _fit(ws, out="data.npz"), ("data.npz", "is a file")),
+    Case("fit --out under a file", lambda ws: _fit(ws, out="data.npz/run"), ("data.npz/run", "cannot write")),
     Case("fit width=true", lambda ws: _fit(ws, "data.npz", "--set", "width=true"), ("'width'", "integer", "True")),
     Case("fit dropout=1.5", lambda ws: _fit(ws, "data.npz", "--set", "dropout=1.5"), ("dropout", "[0, 1)", "1.5")),
     Case(

@@ -3,6 +3,8 @@
 import dataclasses
 import hashlib
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,6 +40,17 @@ def _file_fingerprint(path: Path) -> str:
         f.seek(max(path.stat().st_size - 2**20, 0))
         h.update(f.read())
     return h.hexdigest()[:16]
+
+
+def _check_writable(out: Path) -> None:
+    """Fails before any work when `out` cannot be created or written (read-only, under a file)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".sciml-write-check.", suffix=".tmp", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot write there ({e.strerror or e}); choose another folder") from None
 
 
 def _check_resumable(ctx: RunContext, record: dict[str, Any]) -> None:
@@ -123,6 +136,7 @@ def fit_surrogate(
 
 def _fit(data, data_path, config, name, user_model, out, seed, quiet, resume, callback):
     plan = plan_surrogate(data, name, config, user_model, seed=seed)
+    _check_writable(out)
     layout = data.layout
     ctx = RunContext(out=out, seed=seed, quiet=quiet, resume=resume, problem=f"fit:{data_path.name}")
     record = {
