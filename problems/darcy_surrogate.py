@@ -12,7 +12,7 @@ nodes of a uniform grid, boundary nodes included.
 `lineax.CG` (Jacobi preconditioner, batched, float64) to `cg_tolerance`; every target is such a converged
 solve. The speed comparison adds a sparse direct solve (`scipy.sparse.linalg.splu`) of the same matrix.
 
-**Models.** Both fitted by `sciml.surrogate.fit_surrogate` (the path of `sciml fit`) on the same seeded split:
+**Models.** Both fitted by `sciml.study.fit_surrogate` (the path of `sciml fit`) on the same seeded split:
 `fno`, a `sciml.nn.FNO` (4 Fourier layers of width 32, 12 modes per axis); `resnet`, a `sciml.nn.FieldResNet`
 (4 blocks of 3x3 convolutions, width 32). **Speed**: per grid of `speed_sizes`, `n_speed` new permeabilities
 solved by `splu` and by batched CG and predicted by each surrogate in one jitted batch, timed alternately,
@@ -54,8 +54,8 @@ from matplotlib.figure import Figure
 
 import sciml.data
 from sciml.pde import diffusion_matrix, solve_diffusion
-from sciml.study import precision, RunContext
-from sciml.surrogate import fit_surrogate, load_surrogate
+from sciml.study import fit_surrogate, precision, RunContext
+from sciml.surrogate import load_surrogate
 from sciml.train import count_parameters
 
 

@@ -113,6 +113,9 @@ def _make_parser() -> _Parser:
         "data", metavar="DATA", type=Path, help="a data file with the layout, grid and channels trained on"
     )
     predict.add_argument("--out", type=Path, required=True, metavar="FILE", help="the .npz file to write")
+    predict.add_argument(
+        "--force", action="store_true", help="replace an existing --out file that sciml predict did not write"
+    )
     predict.add_argument("--quiet", action="store_true", help="no summary output")
     predict.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     return parser
@@ -216,9 +219,9 @@ def _replot(args: argparse.Namespace) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     from .data import DataError
-    from .study import ConfigError
+    from .study import ConfigError, fit_surrogate
     from .study._main import enable_compilation_cache, print_metrics, report_errors
-    from .surrogate import fit_surrogate
+    from .train import CheckpointError
 
     def go() -> int:
         enable_compilation_cache(args.no_cache)
@@ -233,7 +236,7 @@ def _fit(args: argparse.Namespace) -> int:
                 resume=args.resume,
                 overrides=args.overrides,
             )
-        except (DataError, FileNotFoundError) as e:
+        except (DataError, FileNotFoundError, CheckpointError) as e:
             raise ConfigError(str(e)) from None
         print_metrics(record["metrics"])
         print(f"done in {record['wall_time_s']:.1f} s; outputs in {args.out}")
@@ -251,7 +254,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     def go() -> int:
         try:
-            summary = predict_file(args.model_dir, args.data, args.out)
+            summary = predict_file(args.model_dir, args.data, args.out, force=args.force)
         except (DataError, FileNotFoundError, ValueError) as e:
             raise ConfigError(str(e)) from None
         if not args.quiet:

@@ -16,7 +16,8 @@ import pytest
 import sciml.data
 import sciml.train
 from sciml.cli import main
-from sciml.surrogate import fit_surrogate, load_surrogate
+from sciml.study import fit_surrogate
+from sciml.surrogate import load_surrogate
 
 
 _EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "data_format.py"

@@ -728,3 +728,39 @@ def test_resnet_depths_follow_the_paper_table(getkey):
         assert len(model.blocks) == blocks and isinstance(model.blocks[0], kind)
     with pytest.raises(ValueError, match=r"depth must be one of \[18, 34, 50, 101, 152\], got 19"):
         nn.resnet(19, 1, 1, num_classes=2, key=getkey())
+
+
+_MINIMAL_CONFIGS = {
+    "mlp": dict(in_size=2, out_size=1),
+    "cnn": dict(num_spatial_dims=1, in_channels=1, out_size=2),
+    "resnet": dict(num_spatial_dims=1, in_channels=1, out_size=2, batch_norm=False),
+    "resnet-field": dict(variant="field", num_spatial_dims=1, in_channels=1, out_channels=1),
+    "transformer": dict(in_size=2, out_size=1),
+    "fno": dict(num_spatial_dims=1, in_channels=1, out_channels=1),
+}
+# Every integer setting of every architecture, as the JSON edge (model.json, --set) gives them.
+_INTEGER_KEYS = {
+    "mlp": ("in_size", "out_size", "width", "depth", "fourier_features"),
+    "cnn": ("num_spatial_dims", "in_channels", "kernel_size", "out_size"),
+    "resnet": ("num_spatial_dims", "in_channels", "width", "out_size"),
+    "resnet-field": ("num_spatial_dims", "in_channels", "out_channels", "width", "depth", "kernel_size"),
+    "transformer": ("in_size", "out_size", "d_model", "num_heads", "depth", "max_len"),
+    "fno": ("num_spatial_dims", "in_channels", "out_channels", "modes", "width", "depth", "projection_width"),
+}
+
+
+@pytest.mark.parametrize("arch", sorted(_MINIMAL_CONFIGS))
+def test_integer_settings_refuse_other_kinds_by_name(arch):
+    name = arch.split("-")[0]
+    base = _MINIMAL_CONFIGS[arch]
+    eqx.filter_eval_shape(lambda k: nn.build(name, key=k, **base), jr.key(0))  # the base is valid
+    for key in _INTEGER_KEYS[arch]:
+        for bad in (True, "3", 2.5, -1):
+            with pytest.raises(ValueError, match=key) as info:
+                eqx.filter_eval_shape(lambda k: nn.build(name, key=k, **{**base, key: bad}), jr.key(0))
+            assert repr(bad) in str(info.value), str(info.value)
+    # Rates: dropout in [0, 1), as a number.
+    if arch not in ("resnet-field",):
+        for bad in (1.5, -0.1, 1, "0.1", True):
+            with pytest.raises(ValueError, match="dropout"):
+                eqx.filter_eval_shape(lambda k: nn.build(name, key=k, **{**base, "dropout": bad}), jr.key(0))

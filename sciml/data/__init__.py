@@ -39,9 +39,12 @@ use one time step; `times` is recorded with the predictions.
 `ValueError`) naming the file, the key and what was expected when: a key is missing or
 unknown, both layouts are mixed, an array has the wrong rank, first-axis lengths
 differ, grids differ, a dtype is not floating point (nothing is converted implicitly),
-an array holds Python objects (`.npz` files are read with `allow_pickle=False`), any
-value is NaN or Inf (the message gives the first bad index and the count), or `times`
-does not increase. Nothing is dropped silently.
+an array holds Python objects (`.npz` files are read with `allow_pickle=False`, and
+sciml never unpickles), any value is NaN or Inf (the message gives the first bad index
+and the count), or `times` does not increase; also for a directory, an empty,
+truncated or damaged file (CRC, member header), a `.npy` or text file named `.npz`.
+[`fit_normaliser`][] refuses values whose normalised form would overflow JAX's float
+dtype. Nothing is dropped silently.
 
 ## Pipeline
 

@@ -34,25 +34,54 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip member, or an empty zip archive
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    # The first bytes decide what the file is before NumPy sees it: np.load would treat
+    # anything else as pickled data and advise loading it unsafely, which we never do.
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        raise DataError(f"{path.name}: the file is empty (0 bytes); write it again with np.savez(path, fields=...)")
+    if head.startswith(_NPY_MAGIC):
+        raise DataError(
+            f"{path.name}: holds a single array saved with np.save (a .npy file named .npz); write named arrays "
+            "with np.savez(path, fields=...) or np.savez(path, inputs=..., outputs=...)"
+        )
+    if not head.startswith(_ZIP_MAGIC):
+        raise DataError(
+            f"{path.name}: not a .npz file (a .npz is a zip archive of arrays; this one starts with {head[:4]!r}); "
+            "write it with np.savez(path, fields=...)"
+        )
     try:
         archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise DataError(f"{path.name}: not a readable .npz file ({e})") from None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise DataError(f"{path.name}: not a readable .npz file, truncated or damaged ({e}); write it again") from None
     arrays = {}
     with archive:
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise DataError(f"{path.name}: holds a single array; write named arrays with np.savez(path, fields=...)")
         for name in archive.files:
-            try:
-                arrays[name] = archive[name]
-            except ValueError as e:
-                # numpy refuses object arrays without pickle; say which key it was.
-                raise DataError(
-                    f"{path.name}: {name!r} cannot be read without pickle ({e}); store numeric arrays, "
-                    "not Python objects"
-                ) from None
+            arrays[name] = _read_member(archive, name, path)
     return arrays
+
+
+def _read_member(archive: Any, name: str, path: Path) -> np.ndarray:
+    try:
+        return archive[name]
+    except zipfile.BadZipFile as e:
+        raise DataError(f"{path.name}: the array {name!r} is damaged ({e}); write the file again") from None
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            # numpy refuses object arrays without pickle; say which key it was.
+            raise DataError(
+                f"{path.name}: {name!r} holds Python objects, which sciml never unpickles; store numeric arrays"
+            ) from None
+        raise DataError(f"{path.name}: the array {name!r} has a corrupt header ({e}); write the file again") from None
+    except Exception as e:  # a damaged member fails in many ways (EOF, zlib, header syntax)
+        raise DataError(
+            f"{path.name}: the array {name!r} cannot be read ({type(e).__name__}: {e}); write the file again"
+        ) from None
 
 
 def _open_hdf5(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -114,6 +143,8 @@ def load(
     read lazily), or any violation of the layout and values.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give a data file (.npz, .h5 or .hdf5) in the sciml.data layout")
     if not path.is_file():
         raise FileNotFoundError(f"no data file {path}")
     suffix = _suffix(path)

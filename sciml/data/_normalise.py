@@ -1,10 +1,12 @@
 """`fit_normaliser`: per-channel statistics of a dataset's training split, streamed."""
 
+import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Int
 
 from ..nn import Normaliser
 from ._dataset import SimulationData
+from ._errors import DataError
 from ._values import DEFAULT_CHUNK_BYTES, rows_per_chunk
 
 
@@ -39,7 +41,8 @@ def fit_normaliser(
 
     **Raises:**
 
-    `ValueError` when `ids` is empty.
+    `ValueError` when `ids` is empty; [`DataError`][] when the values are so large
+    that normalising them overflows JAX's default float dtype.
 
     ??? cite
 
@@ -53,14 +56,41 @@ def fit_normaliser(
     channels = array.shape[-1]
     step = rows_per_chunk(tuple(array.shape), np.dtype(array.dtype).itemsize, chunk_bytes)
     count, mean, m2 = 0, np.zeros(channels), np.zeros(channels)
-    for start in range(0, ids.size, step):
-        chunk = data.read(name, ids[start : start + step]).reshape(-1, channels).astype(np.float64)
-        n_b = chunk.shape[0]
-        mean_b = chunk.mean(axis=0)
-        m2_b = ((chunk - mean_b) ** 2).sum(axis=0)
-        delta = mean_b - mean
-        total = count + n_b
-        mean = mean + delta * (n_b / total)
-        m2 = m2 + m2_b + delta**2 * (count * n_b / total)
-        count = total
-    return Normaliser(mean, np.sqrt(m2 / count))
+    low, high = np.full(channels, np.inf), np.full(channels, -np.inf)
+    # Values near the float64 maximum overflow here; the Inf/NaN is refused just below.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, ids.size, step):
+            chunk = data.read(name, ids[start : start + step]).reshape(-1, channels).astype(np.float64)
+            n_b = chunk.shape[0]
+            mean_b = chunk.mean(axis=0)
+            m2_b = ((chunk - mean_b) ** 2).sum(axis=0)
+            delta = mean_b - mean
+            total = count + n_b
+            mean = mean + delta * (n_b / total)
+            m2 = m2 + m2_b + delta**2 * (count * n_b / total)
+            count = total
+            low, high = np.minimum(low, chunk.min(axis=0)), np.maximum(high, chunk.max(axis=0))
+        std = np.sqrt(m2 / count)
+    _check_representable(data.source, name, mean, std, low, high)
+    return Normaliser(mean, std)
+
+
+def _check_representable(source: str, name: str, *stats: np.ndarray) -> None:
+    """Refuses data whose statistics or centred values overflow the training dtype.
+
+    The statistics are exact in float64, but the model computes `(x - mean) / std` in
+    JAX's default float dtype (float32 unless x64 is on): values near its maximum
+    overflow to Inf there and would train on garbage without a word.
+    """
+    mean, std, low, high = stats
+    dtype = jnp.zeros(()).dtype
+    limit = float(np.finfo(dtype).max)
+    hint = ", or train in float64 (JAX_ENABLE_X64=1)" if dtype.itemsize < 8 else ""
+    with np.errstate(over="ignore"):
+        extent = np.max(np.abs(np.stack([mean, std, low, high, high - mean, low - mean])), axis=0)
+    for c in np.flatnonzero(~(extent <= limit)):
+        raise DataError(
+            f"{source}: '{name}' channel {c} spans [{low[c]:.3g}, {high[c]:.3g}] with mean {mean[c]:.3g}; its "
+            f"normalised form (x - mean) / std overflows {dtype.name} (largest {limit:.3g}). Rescale the data "
+            f"(other units){hint}"
+        )

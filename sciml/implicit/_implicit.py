@@ -221,8 +221,8 @@ class ImplicitLayer(eqx.Module):
 
         **Raises:**
 
-        A `ValueError` for a bad `z_shape` or `max_steps`, or a fixed-point solver
-        given for a residual.
+        A `ValueError` for a bad `z_shape`, `max_steps` or negative solver tolerances, or a
+        fixed-point solver given for a residual.
         """
         name = "DEQ" if fixed_point else "ImplicitLayer"
         if not fixed_point and isinstance(solver, optx.AbstractFixedPointSolver):
@@ -231,7 +231,7 @@ class ImplicitLayer(eqx.Module):
                 "pass fixed_point=True (or use sciml.implicit.DEQ) if fn(z, x) is a map whose fixed point you want"
             )
         self.fn = fn
-        self.z_shape = _check_layer_args(name, z_shape, max_steps)
+        self.z_shape = _check_layer_args(name, z_shape, max_steps, solver)
         self.solver = solver
         self.linear_solver = linear_solver
         self.max_steps = max_steps
@@ -309,7 +309,12 @@ def DEQ(
     )
 
 
-def _check_layer_args(name: str, z_shape: tuple[int, ...], max_steps: int) -> tuple[int, ...]:
+def _check_layer_args(name: str, z_shape: tuple[int, ...], max_steps: int, solver: object = None) -> tuple[int, ...]:
+    # optimistix solvers accept negative tolerances without a word (lineax refuses them).
+    for attr in ("rtol", "atol"):
+        value = getattr(solver, attr, None)
+        if isinstance(value, (int, float)) and not value >= 0:
+            raise ValueError(f"{name} solver {attr} must be >= 0, got {value!r} (from {type(solver).__name__})")
     if isinstance(z_shape, int) or not all(isinstance(n, int) and n >= 1 for n in z_shape):
         raise ValueError(f"{name} z_shape must be a tuple of positive ints, got {z_shape!r}")
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:

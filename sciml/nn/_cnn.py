@@ -10,6 +10,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._activations import get_activation
 from ._batch_norm import BatchNorm
+from ._checks import check_int, check_ints, check_rate
 from ._head import check_head, head_size, reshape_head
 from ._misc import apply_norm, check_shape, require_state, split_key
 
@@ -105,6 +106,10 @@ class CNN(eqx.Module):
 
         A `ValueError` for unsupported dimensions, pooling, or head arguments.
         """
+        check_int("CNN", "in_channels", in_channels)
+        check_ints("CNN", "channels", channels)
+        check_int("CNN", "kernel_size", kernel_size)
+        check_rate("CNN", "dropout", dropout)
         if num_spatial_dims not in (1, 2, 3):
             raise ValueError(f"CNN supports num_spatial_dims 1, 2 or 3, got {num_spatial_dims}")
         if pooling not in ("max", "avg", None):

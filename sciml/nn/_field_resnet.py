@@ -9,6 +9,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._activations import get_activation
 from ._batch_norm import BatchNorm
+from ._checks import check_int
 from ._misc import apply_norm, check_shape, require_state
 
 
@@ -93,6 +94,11 @@ class FieldResNet(eqx.Module):
 
         A `ValueError` for unsupported dimensions or an even kernel size.
         """
+        check_int("FieldResNet", "in_channels", in_channels)
+        check_int("FieldResNet", "out_channels", out_channels)
+        check_int("FieldResNet", "width", width)
+        check_int("FieldResNet", "depth", depth, minimum=0)
+        check_int("FieldResNet", "kernel_size", kernel_size)
         if num_spatial_dims not in (1, 2, 3):
             raise ValueError(f"FieldResNet supports num_spatial_dims 1, 2 or 3, got {num_spatial_dims}")
         if kernel_size % 2 != 1:

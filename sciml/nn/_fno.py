@@ -9,6 +9,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._activations import get_activation
+from ._checks import check_int, check_rate
 from ._misc import check_shape
 from ._spectral_conv import SpectralConv
 
@@ -102,12 +103,14 @@ class FNO(eqx.Module):
         A `ValueError` for unsupported dimensions or depth, or a dropout rate outside
         `[0, 1)`.
         """
+        check_int("FNO", "in_channels", in_channels)
+        check_int("FNO", "out_channels", out_channels)
+        check_int("FNO", "width", width)
+        check_int("FNO", "depth", depth)
+        check_int("FNO", "projection_width", projection_width)
+        check_rate("FNO", "dropout", dropout)
         if num_spatial_dims not in (1, 2, 3):
             raise ValueError(f"FNO supports num_spatial_dims 1, 2 or 3, got {num_spatial_dims}")
-        if depth < 1:
-            raise ValueError(f"FNO needs depth >= 1, got {depth}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise ValueError(f"FNO needs a dropout rate in [0, 1), got {dropout!r}")
         lkey, hkey, okey, fkey = jr.split(key, 4)
         d = num_spatial_dims
         lifted = in_channels + (d if grid_features else 0)

@@ -5,6 +5,8 @@ from typing import Literal
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from ._checks import check_int, check_size
+
 
 def check_head(
     model: str, out_size: int | Literal["scalar"] | None, num_classes: int | None
@@ -19,10 +21,11 @@ def check_head(
             f"{model} needs exactly one of out_size (regression) or num_classes "
             f"(classification), got out_size={out_size!r}, num_classes={num_classes!r}"
         )
-    size = num_classes if out_size is None else out_size
-    if size != "scalar" and (not isinstance(size, int) or size < 1):
-        raise ValueError(f"{model} head size must be a positive int or 'scalar', got {size!r}")
-    return size
+    if out_size is None:
+        check_int(model, "num_classes", num_classes)
+        return num_classes
+    check_size(model, "out_size", out_size)
+    return out_size
 
 
 def head_size(out: int | Literal["scalar"]) -> int:

@@ -9,6 +9,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._activations import get_activation
+from ._checks import check_int, check_rate, check_size
 from ._custom_types import StatisticLike
 from ._features import FourierFeatures, Normaliser
 from ._misc import check_shape, split_key
@@ -78,11 +79,12 @@ class MLP(eqx.Module):
 
         A `ValueError` for bad sizes, unknown activations or half-given statistics.
         """
-        for name, size in (("in_size", in_size), ("out_size", out_size)):
-            if size != "scalar" and (not isinstance(size, int) or size < 1):
-                raise ValueError(f"MLP {name} must be a positive int or 'scalar', got {size!r}")
-        if depth < 0 or width < 1:
-            raise ValueError(f"MLP needs depth >= 0 and width >= 1, got depth={depth}, width={width}")
+        check_size("MLP", "in_size", in_size)
+        check_size("MLP", "out_size", out_size)
+        check_int("MLP", "width", width)
+        check_int("MLP", "depth", depth, minimum=0)
+        check_int("MLP", "fourier_features", fourier_features, minimum=0)
+        check_rate("MLP", "dropout", dropout)
         self.activation = get_activation(activation)
         self.final_activation = get_activation(final_activation)
         self.input_normaliser = _normaliser("input", input_mean, input_std)

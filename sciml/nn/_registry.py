@@ -158,6 +158,34 @@ def _is_json(value: Any) -> bool:
     return False
 
 
+def _check_value(name: str, key: str, value: Any, default: Any) -> None:
+    """Refuses a value of the wrong kind by name, before a constructor sees it.
+
+    The JSON edge (`model.json`, `--set`) is where a width of `"32"` or `true` arrives;
+    bool is an int in Python, so it is refused explicitly.
+    """
+    if value is None and default is None:
+        return
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if key in _SIZES:
+        ok, expected = is_int or value == "scalar", "a positive integer or 'scalar'"
+    elif key == "modes":
+        ok = is_int or (isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value))
+        expected = "an integer or a list of integers (one per axis)"
+    elif key in _INTEGERS or (isinstance(default, int) and not isinstance(default, bool)):
+        ok, expected = is_int, "an integer"
+    elif isinstance(default, float):
+        ok, expected = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    else:
+        return
+    if not ok:
+        raise ValueError(f"config key {key!r} for {name!r} must be {expected}, got {value!r}")
+
+
+_SIZES = ("in_size", "out_size")
+_INTEGERS = ("num_spatial_dims", "in_channels", "out_channels", "num_classes", "ff_size")
+
+
 def _resolve(name: str, config: dict[str, Any]) -> tuple[Callable, dict[str, Any]]:
     """Validates a configuration and returns the constructor and its keyword arguments."""
     if name not in _REGISTRY:
@@ -181,6 +209,9 @@ def _resolve(name: str, config: dict[str, Any]) -> tuple[Callable, dict[str, Any
                 f"config key {k!r} for {name!r} must be a JSON-serialisable value (int, "
                 f"float, str, bool, None or a list of those), got {type(v).__name__}"
             )
+        _check_value(name, k, v, defaults[k])
+        if isinstance(defaults[k], float) and isinstance(v, int):
+            config[k] = float(v)  # JSON has one number type: `"dropout": 0` means 0.0
     missing = [k for k, v in defaults.items() if v is _REQUIRED and k not in config]
     if missing:
         raise ValueError(f"missing required config key(s) for {name!r}: {', '.join(missing)}")

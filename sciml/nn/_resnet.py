@@ -10,6 +10,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._activations import get_activation
 from ._batch_norm import BatchNorm
+from ._checks import check_int, check_ints, check_rate
 from ._head import check_head, head_size, reshape_head
 from ._misc import apply_norm, check_shape, require_state
 from ._residual_blocks import BasicBlock, BottleneckBlock
@@ -85,6 +86,10 @@ class ResNet(eqx.Module):
 
         A `ValueError` for unsupported dimensions, block types or head arguments.
         """
+        check_int("ResNet", "in_channels", in_channels)
+        check_ints("ResNet", "blocks_per_stage", blocks_per_stage)
+        check_int("ResNet", "width", width)
+        check_rate("ResNet", "dropout", dropout)
         if num_spatial_dims not in (1, 2, 3):
             raise ValueError(f"ResNet supports num_spatial_dims 1, 2 or 3, got {num_spatial_dims}")
         if block not in ("basic", "bottleneck"):

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._checks import check_int, check_ints
 from ._misc import check_shape
 
 
@@ -56,6 +57,9 @@ class SpectralConv(eqx.Module):
 
         A `ValueError` for unsupported dimensions or a wrong number of modes.
         """
+        check_int("SpectralConv", "in_channels", in_channels)
+        check_int("SpectralConv", "out_channels", out_channels)
+        check_ints("SpectralConv", "modes", [modes] if isinstance(modes, int) else modes)
         if num_spatial_dims not in (1, 2, 3):
             raise ValueError(f"SpectralConv supports num_spatial_dims 1, 2 or 3, got {num_spatial_dims}")
         modes = (modes,) * num_spatial_dims if isinstance(modes, int) else tuple(modes)

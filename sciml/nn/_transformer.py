@@ -10,6 +10,7 @@ import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from ._activations import get_activation
+from ._checks import check_int, check_rate, check_size
 from ._misc import check_shape, split_key
 from ._positional import LearnedEncoding, SinusoidalEncoding
 
@@ -53,6 +54,10 @@ class TransformerBlock(eqx.Module):
         - `activation`: the feed-forward activation name or callable.
         - `key`: the PRNG key for the initialisation.
         """
+        check_int("TransformerBlock", "d_model", d_model)
+        check_int("TransformerBlock", "num_heads", num_heads)
+        check_int("TransformerBlock", "ff_size", ff_size)
+        check_rate("TransformerBlock", "dropout", dropout)
         akey, k1, k2 = jr.split(key, 3)
         self.norm1 = eqx.nn.LayerNorm(d_model)
         self.attention = eqx.nn.MultiheadAttention(num_heads, d_model, dropout_p=dropout, key=akey)
@@ -160,14 +165,21 @@ class Transformer(eqx.Module):
 
         A `ValueError` for inconsistent sizes or unknown options.
         """
+        check_int("Transformer", "in_size", in_size)
+        check_size("Transformer", "out_size", out_size)
+        check_int("Transformer", "d_model", d_model)
+        check_int("Transformer", "num_heads", num_heads)
+        check_int("Transformer", "depth", depth)
+        if ff_size is not None:
+            check_int("Transformer", "ff_size", ff_size)
+        check_int("Transformer", "max_len", max_len)
+        check_rate("Transformer", "dropout", dropout)
         if d_model % num_heads != 0:
             raise ValueError(f"Transformer d_model={d_model} must be divisible by num_heads={num_heads}")
         if positional not in ("sinusoidal", "learned", "none"):
             raise ValueError(f"Transformer positional must be 'sinusoidal', 'learned' or 'none', got {positional!r}")
         if output not in ("sequence", "vector"):
             raise ValueError(f"Transformer output must be 'sequence' or 'vector', got {output!r}")
-        if depth < 1:
-            raise ValueError(f"Transformer needs depth >= 1, got {depth}")
         ekey, pkey, bkey, hkey = jr.split(key, 4)
         ff_size = 4 * d_model if ff_size is None else ff_size
         self.embed = eqx.nn.Linear(in_size, d_model, key=ekey)

@@ -97,7 +97,7 @@ class ODEModel(eqx.Module):
         **Raises:**
 
         `ValueError` for a constant step size without `dt0`, a non-positive `dt0` or
-        `max_steps`; `TypeError` for a vector field that is not callable.
+        `max_steps`, negative tolerances; `TypeError` for a vector field that is not callable.
         """
         if not callable(vector_field):
             raise TypeError(f"ODEModel: vector_field must be callable f(t, y, args), got {type(vector_field).__name__}")
@@ -105,6 +105,12 @@ class ODEModel(eqx.Module):
             raise ValueError(f"ODEModel: max_steps must be a positive integer, got {max_steps!r}")
         if dt0 is not None and not (isinstance(dt0, (int, float)) and dt0 > 0):
             raise ValueError(f"ODEModel: dt0 must be a positive number or None, got {dt0!r}")
+        if isinstance(stepsize_controller, diffrax.PIDController):
+            # diffrax accepts negative tolerances, and the adaptive solve then misbehaves.
+            for attr in ("rtol", "atol"):
+                value = getattr(stepsize_controller, attr)
+                if isinstance(value, (int, float)) and not value >= 0:
+                    raise ValueError(f"ODEModel: stepsize_controller {attr} must be >= 0, got {value!r}")
         if dt0 is None and isinstance(stepsize_controller, diffrax.ConstantStepSize):
             raise ValueError("ODEModel: a constant step size (diffrax.ConstantStepSize) needs dt0")
         self.vector_field = vector_field

@@ -7,6 +7,7 @@ from .._config import (
     parse_overrides as parse_overrides,
 )
 from ._context import RunContext as RunContext
+from ._fit_command import fit_surrogate as fit_surrogate
 from ._main import compilation_cache_dir as compilation_cache_dir, main as main, replot as replot
 from ._plots import (
     plot_history as plot_history,

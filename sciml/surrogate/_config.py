@@ -64,8 +64,9 @@ class FitConfig:
                 raise ValueError(f"{name} must be >= 1 or none, got {value}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.warmup_steps < 0 or self.prefetch < 0:
-            raise ValueError("warmup_steps and prefetch must be >= 0")
+        for name in ("warmup_steps", "prefetch"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"clip_norm must be > 0 or none, got {self.clip_norm}")
         if self.max_bytes is not None and self.max_bytes < 0:
@@ -178,12 +179,35 @@ def model_config(
             out_channels=out_channels,
         )
     config = {**derived, **user}
+    if name == "fno":
+        config = _fit_modes(config, layout.grid, "modes" in user)
     try:
         eqx.filter_eval_shape(lambda k: nn.build(name, key=k, **config), jr.key(0))
     except (ValueError, TypeError) as e:
         training = accepted_keys(FitConfig)
         raise ConfigError(f"{e} (training settings: {training})") from None
     return _ADAPTERS[name], config
+
+
+def _fit_modes(config: dict[str, Any], grid: tuple[int, ...], given: bool) -> dict[str, Any]:
+    """Checks FNO `modes` against the grid: at most n // 2 per axis, n // 2 + 1 on the last.
+
+    Beyond that the spectral convolution keeps fewer modes than configured and the rest
+    of its weights are dead. A user's value is refused; the default (12) is capped.
+    """
+    limits = [n // 2 for n in grid[:-1]] + [grid[-1] // 2 + 1]
+    modes = config.get("modes", 12)
+    per_axis = [modes] * len(grid) if isinstance(modes, int) and not isinstance(modes, bool) else modes
+    if not isinstance(per_axis, list) or len(per_axis) != len(grid) or not all(isinstance(m, int) for m in per_axis):
+        return config  # the constructor names a malformed value
+    if all(m <= lim for m, lim in zip(per_axis, limits)):
+        return config
+    if given:
+        raise ConfigError(
+            f"modes={modes} does not fit the grid {tuple(grid)}: at most {limits} Fourier modes per axis "
+            f"(n // 2, and n // 2 + 1 on the last axis); set modes to at most {min(limits)}"
+        )
+    return {**config, "modes": [min(m, lim) for m, lim in zip(per_axis, limits)]}
 
 
 def config_dict(config: FitConfig) -> dict[str, Any]:
@@ -196,3 +220,25 @@ def parse_fit_config(pairs: Sequence[str], steps: int | None) -> FitConfig:
     updates: list[dict[str, Any]] = [{"steps": steps}] if steps is not None else []
     updates.append(parse_overrides(FitConfig, pairs))
     return build_config(FitConfig, *updates)
+
+
+def parse_settings(overrides: Sequence[str], steps: int | None) -> tuple[FitConfig, dict[str, Any], set[str]]:
+    """Splits and parses `sciml fit`'s `--set key=value` strings and `--steps`.
+
+    **Arguments:**
+
+    - `overrides`: `key=value` strings: `FitConfig` fields, the rest model settings.
+    - `steps`: overrides `FitConfig.steps` (None keeps the default).
+
+    **Returns:**
+
+    `(config, model_settings, training_keys)`, the last being the training keys the
+    user gave (so a setting that does not apply to the data can be refused).
+
+    **Raises:**
+
+    `ConfigError` for an unknown or malformed setting.
+    """
+    train_pairs, model_pairs = split_overrides(overrides)
+    given = {pair.partition("=")[0].strip() for pair in train_pairs}
+    return parse_fit_config(train_pairs, steps), parse_model_overrides(model_pairs), given

@@ -140,3 +140,50 @@ def error_metrics(pred: np.ndarray, truth: np.ndarray, prefix: str = "") -> dict
         f"{prefix}mse": float(np.mean((pred64 - truth64) ** 2)),
         f"{prefix}relative_l2_per_channel": per_channel,
     }
+
+
+def evaluate_test(
+    surrogate: Surrogate, data: SimulationData, test: Int[np.ndarray, " k"]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Test-split metrics with naive baselines, and the arrays of `predictions.npz`.
+
+    Pairs: relative L2 and MSE of the predictions, and of the identity (output = input)
+    as the naive baseline when shapes allow. Trajectories: one-step and rollout errors
+    over the frames after the first window, and persistence (the next snapshot equals
+    the last) as the baseline.
+
+    **Arguments:**
+
+    - `surrogate`: the trained surrogate.
+    - `data`: the file it was trained on.
+    - `test`: the test split (whole samples).
+
+    **Returns:**
+
+    `(scores, arrays)`: the metrics, and the test inputs, targets and predictions
+    (channels last, as in the file).
+    """
+    if surrogate.window is None:
+        pred = predict_pairs(surrogate, data, test)
+        truth = data.read("outputs", test)
+        inputs = data.read("inputs", test)
+        scores = error_metrics(pred, truth, "test_")
+        if inputs.shape == truth.shape:
+            # Identity (output = input) is the naive baseline of a smoothing-type map.
+            scores["baseline_identity_relative_l2"] = error_metrics(inputs, truth)["relative_l2"]
+        arrays = {"sample_index": test, "inputs": inputs, "targets": truth, "predictions": pred}
+    else:
+        w = surrogate.window
+        one_step, rollout = predict_trajectories(surrogate, data, test)
+        fields = data.read("fields", test)
+        truth = fields[:, w:]
+        scores = error_metrics(one_step, truth, "test_")
+        scores.update(error_metrics(rollout, truth, "test_rollout_"))
+        # Persistence (the next snapshot equals the last one) is the naive baseline.
+        scores["baseline_persistence_relative_l2"] = error_metrics(fields[:, w - 1 : -1], truth)["relative_l2"]
+        times = np.asarray(data["times"]) if "times" in data else np.arange(fields.shape[1], dtype=float)
+        times = times[test] if times.ndim == 2 else np.broadcast_to(times, fields.shape[:2])
+        arrays = {"trajectory_index": test, "times": times, "fields": fields, "one_step": one_step, "rollout": rollout}
+    if "parameters" in data:
+        arrays["parameters"] = data.read("parameters", test)
+    return scores, arrays

@@ -1,42 +1,55 @@
-"""`fit_surrogate`: what `sciml fit DATA --model NAME` does, end to end."""
+"""Fitting a surrogate on a loaded data file: its plan (model, split, normalisers), training and metadata."""
 
-import hashlib
-import json
-import shutil
-import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
+import dataclasses
+import os
+from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from jaxtyping import Int, PRNGKeyArray
 
 from .. import nn
-from .._config import ConfigError
-from .._misc import to_jsonable, versions, write_json
-from ..data import BatchStream, fit_normaliser, fit_stream, load, Samples, SimulationData, split_indices
+from ..data import BatchStream, fit_normaliser, fit_stream, Samples, SimulationData, split_indices
 from ..nn import Normaliser
-from ..study import RunContext
-from ..train import count_parameters, fit
-from ._config import config_dict, FitConfig, model_config, parse_fit_config, parse_model_overrides, split_overrides
-from ._evaluate import error_metrics, loss, metrics, predict_pairs, predict_trajectories
+from ..train import fit, FitResult
+from ._config import FitConfig, model_config
+from ._evaluate import loss, metrics
 from ._model import Surrogate
-from ._plots import plot_error_map, plot_predictions, plot_rollout_error
 
 
-_RUN_RECORD = "run.json"
+@dataclasses.dataclass(frozen=True)
+class SurrogatePlan:
+    """What fitting a surrogate to one data file decides before training.
 
+    **Attributes:**
 
-def _file_fingerprint(path: Path) -> str:
-    # Size plus the first and last MiB: cheap on files larger than memory, and enough
-    # to tell a resumed run that its data file was replaced.
-    h = hashlib.sha256(str(path.stat().st_size).encode())
-    with open(path, "rb") as f:
-        h.update(f.read(2**20))
-        f.seek(max(path.stat().st_size - 2**20, 0))
-        h.update(f.read())
-    return h.hexdigest()[:16]
+    - `surrogate`: the initialised model, between normalisers of the training split.
+    - `name`, `adapter`, `net_config`: the `sciml.nn` registry name, how the network sees
+        a field, and the network's keyword arguments (what `model.json` stores).
+    - `window`, `horizon`: input snapshots and rollout length (None for pairs).
+    - `samples`: the numbered training samples (pairs, or trajectory windows).
+    - `train`, `val`, `test`: the split, as indices of whole samples of the file.
+    - `train_ids`, `val_ids`: the training / validation samples of `samples`.
+    - `batch_size`: the training batch size (at most the number of training samples).
+    - `fit_key`: the key of the training run (batch order).
+    """
+
+    surrogate: Surrogate
+    name: str
+    adapter: str
+    net_config: dict[str, Any]
+    window: int | None
+    horizon: int | None
+    samples: Samples
+    train: Int[np.ndarray, " a"]
+    val: Int[np.ndarray, " b"]
+    test: Int[np.ndarray, " c"]
+    train_ids: Int[np.ndarray, " d"]
+    val_ids: Int[np.ndarray, " e"]
+    batch_size: int
+    fit_key: PRNGKeyArray
 
 
 def _concat(*norms: Normaliser) -> Normaliser:
@@ -54,91 +67,34 @@ def _normalisers(data: SimulationData, train: np.ndarray, window: int | None) ->
     return _concat(*[fields] * window, *params), fields
 
 
-def _check_resumable(ctx: RunContext, record: dict[str, Any]) -> None:
-    path = ctx.checkpoint_dir / _RUN_RECORD
-    if not path.exists():
-        return
-    previous = json.loads(path.read_text())
-    differing = sorted(k for k in set(previous) | set(record) if previous.get(k) != record.get(k))
-    if differing:
-        raise ConfigError(
-            f"--resume: the checkpoint in {ctx.checkpoint_dir} was written with different settings "
-            f"({', '.join(differing)}); repeat the original command or run without --resume"
-        )
+def plan_surrogate(
+    data: SimulationData, name: str, config: FitConfig, user_model: dict[str, Any], *, seed: int
+) -> SurrogatePlan:
+    """Splits the samples, fits the normalisers on the training split and builds the model.
 
-
-def _plot_count(config: FitConfig, n: int) -> int:
-    return min(config.plot_samples, n)
-
-
-def fit_surrogate(
-    data_path: str | Path,
-    *,
-    model: str,
-    out: str | Path,
-    seed: int = 0,
-    steps: int | None = None,
-    quiet: bool = False,
-    resume: bool = False,
-    overrides: Sequence[str] = (),
-    callback: Callable[[int, dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """Fits a field-to-field surrogate to a data file and writes every output to `out`.
-
-    Pairs files learn `outputs` from `inputs`; trajectory files learn the next snapshot
-    from the previous `window` (with a rollout loss over `horizon` snapshots). The
-    samples (trajectories) are split seeded into train / validation / test, the
-    per-channel normalisation is fitted on the training split only, the arrays are
-    converted to JAX's default float dtype (float32 unless x64 is on), and training runs
-    through `sciml.train.fit` with validation, early stopping (`patience`), the best
-    validated model kept, checkpoints and exact `resume`. An HDF5 file larger than
-    `max_bytes` is trained on lazily through `sciml.data.fit_stream`, batch for batch
-    the same as in memory.
-
-    Writes: `model.eqx` (the network, `sciml.train.load`-able) and `model.json` (its
-    architecture, config, the normalisation statistics, shapes and channels, under the
-    key `surrogate`); `metrics.json` (test relative L2 and MSE, per channel, a naive
-    baseline, and for trajectories the rollout error); `predictions.npz` (test inputs,
-    targets and predictions, with `train_index` / `val_index` of the split); plots
-    `predictions.png`, `error_map.png`, `training.png` (and `rollout_error.png`).
+    Trajectory files learn the next snapshot from the previous `config.window`; pairs
+    files learn `outputs` from `inputs`. The seed gives the split, the initialisation
+    and (through `fit_key`) the batch order.
 
     **Arguments:**
 
-    - `data_path`: the `.npz` / `.h5` file (layout: `sciml.data`).
-    - `model`: `fno`, `resnet` (variant `field`), `mlp` or `transformer`.
-    - `out`: the output folder.
-    - `seed`: seeds the split, the initialisation and the batch order.
-    - `steps`: overrides `FitConfig.steps`.
-    - `quiet`: no progress output.
-    - `resume`: continue from the checkpoint in `out/checkpoints`.
-    - `overrides`: `key=value` strings: `FitConfig` fields, the rest model settings.
-    - `callback`: passed to `sciml.train.fit` (`callback(step, record)`).
+    - `data`: the loaded file.
+    - `name`: `fno`, `resnet` (variant `field`), `mlp` or `transformer`.
+    - `config`: the training settings.
+    - `user_model`: model settings given by the user (the rest default for the layout).
+    - `seed`: the run's seed.
 
     **Returns:**
 
-    The record written to `metrics.json`.
+    A [`SurrogatePlan`][].
 
     **Raises:**
 
-    `ConfigError` for bad settings or a checkpoint of another run; `sciml.data.DataError`
-    for a file that does not follow the layout; `FileNotFoundError`.
+    `ConfigError` for bad model settings; `sciml.data.DataError` for data whose
+    normalised form overflows the float dtype.
     """
-    data_path, out = Path(data_path), Path(out)
-    train_pairs, model_pairs = split_overrides(overrides)
-    config = parse_fit_config(train_pairs, steps)
-    user_model = parse_model_overrides(model_pairs)
-    data = load(data_path, max_bytes=config.max_bytes)
-    try:
-        return _fit(data, data_path, config, model, user_model, out, seed, quiet, resume, train_pairs, callback)
-    finally:
-        data.close()
-
-
-def _fit(data, data_path, config, name, user_model, out, seed, quiet, resume, train_pairs, callback):
     layout = data.layout
     trajectories = layout.kind == "trajectories"
-    if not trajectories and any(p.split("=", 1)[0].strip() in ("window", "horizon") for p in train_pairs):
-        raise ConfigError(f"window and horizon apply to trajectory files ('fields'); {data_path.name} holds pairs")
     window = config.window if trajectories else None
     samples = Samples(data, window=window, horizon=config.horizon) if trajectories else Samples(data)
     in_channels = layout.in_channels * (window or 1) + layout.num_parameters
@@ -149,32 +105,56 @@ def _fit(data, data_path, config, name, user_model, out, seed, quiet, resume, tr
     fractions = (1 - config.val_fraction - config.test_fraction, config.val_fraction, config.test_fraction)
     train, val, test = split_indices(layout.num_samples, fractions, key=split_key)
     train_ids, val_ids = samples.ids(train), samples.ids(val)
-    batch_size = min(config.batch_size, len(train_ids))
-
-    ctx = RunContext(out=out, seed=seed, quiet=quiet, resume=resume, problem=f"fit:{data_path.name}")
-    record = {
-        "data": data_path.name,
-        "data_fingerprint": _file_fingerprint(data_path),
-        "model": name,
-        "model_config": net_config,
-        "config": config_dict(config),
-        "seed": seed,
-    }
-    if resume:
-        _check_resumable(ctx, to_jsonable(record))
-    elif ctx.checkpoint_dir.exists():
-        shutil.rmtree(ctx.checkpoint_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").unlink(missing_ok=True)
-    write_json(ctx.checkpoint_dir / _RUN_RECORD, record)
-    ctx.log(f"{data_path.name}: {layout.describe()}{' (lazy HDF5)' if data.lazy else ''}")
-    ctx.log(f"split {len(train)}/{len(val)}/{len(test)} samples; {len(train_ids)} training samples; {name} -> {out}")
-
     input_norm, output_norm = _normalisers(data, train, window)
     network = nn.build(name, key=init_key, **net_config)
     surrogate = Surrogate(network, input_norm, output_norm, adapter, in_channels, out_channels, window)
-    dtype = jnp.zeros(()).dtype
+    return SurrogatePlan(
+        surrogate=surrogate,
+        name=name,
+        adapter=adapter,
+        net_config=net_config,
+        window=window,
+        horizon=config.horizon if trajectories else None,
+        samples=samples,
+        train=train,
+        val=val,
+        test=test,
+        train_ids=train_ids,
+        val_ids=val_ids,
+        batch_size=min(config.batch_size, len(train_ids)),
+        fit_key=fit_key,
+    )
 
+
+def train_surrogate(
+    plan: SurrogatePlan,
+    data: SimulationData,
+    config: FitConfig,
+    *,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+    callback: Callable[[int, dict[str, Any]], None] | None = None,
+) -> FitResult:
+    """Trains the planned surrogate through `sciml.train.fit` (or `fit_stream` on lazy data).
+
+    Validation on the validation split, early stopping (`patience`), the best
+    validated model kept, checkpoints and exact `resume`. Arrays are converted to JAX's
+    default float dtype; a lazy HDF5 file is streamed batch for batch as in memory.
+
+    **Arguments:**
+
+    - `plan`: from [`plan_surrogate`][].
+    - `data`: the same loaded file.
+    - `config`: the training settings.
+    - `checkpoint_dir`, `resume`: where checkpoints go, and whether to continue from one.
+    - `quiet`: no progress output.
+    - `callback`: passed to `sciml.train.fit` (`callback(step, record)`).
+
+    **Returns:**
+
+    The `sciml.train.FitResult`; its `model` is the trained surrogate.
+    """
     optimizer = {
         "name": "adam",
         "learning_rate": config.learning_rate,
@@ -183,137 +163,84 @@ def _fit(data, data_path, config, name, user_model, out, seed, quiet, resume, tr
     }
     if config.clip_norm is not None:
         optimizer["clip_norm"] = config.clip_norm
-    has_val = len(val_ids) > 0
+    has_val = len(plan.val_ids) > 0
     common = dict(
         steps=config.steps,
         metrics=metrics if has_val else None,
         monitor="relative_l2" if has_val else None,
         val_every=config.val_every,
-        val_batch_size=batch_size,
+        val_batch_size=plan.batch_size,
         patience=config.patience,
         keep_best=has_val,
-        checkpoint_dir=ctx.checkpoint_dir,
+        checkpoint_dir=checkpoint_dir,
         checkpoint_every=config.checkpoint_every,
         resume=resume,
         quiet=quiet,
         callback=callback,
-        desc=f"fit {name}",
+        desc=f"fit {plan.name}",
     )
-    start = time.perf_counter()
+    dtype = jnp.zeros(()).dtype
+    samples = plan.samples
     if data.lazy:
-        with BatchStream(samples, train_ids, batch_size, key=fit_key, prefetch=config.prefetch, dtype=dtype) as stream:
-            result = fit_stream(surrogate, loss, stream, optimizer, val_ids=val_ids if has_val else None, **common)
-    else:
+        with BatchStream(
+            samples, plan.train_ids, plan.batch_size, key=plan.fit_key, prefetch=config.prefetch, dtype=dtype
+        ) as stream:
+            val_ids = plan.val_ids if has_val else None
+            return fit_stream(plan.surrogate, loss, stream, optimizer, val_ids=val_ids, **common)
 
-        def host(ids):
-            return {k: jnp.asarray(v, dtype) for k, v in samples.read(ids).items()}
+    def host(ids):
+        return {k: jnp.asarray(v, dtype) for k, v in samples.read(ids).items()}
 
-        result = fit(
-            surrogate,
-            loss,
-            host(train_ids),
-            optimizer,
-            key=fit_key,
-            batch_size=batch_size,
-            val_data=host(val_ids) if has_val else None,
-            **common,
-        )
-    train_time = time.perf_counter() - start
-    surrogate = result.model
-
-    scores, arrays = _evaluate(ctx, surrogate, data, test, config, trajectories)
-    scores.update(
-        best_step=result.best_step,
-        steps_run=result.step,
-        stopped_early=result.stopped_early,
-        parameters=count_parameters(surrogate.network)["total"],
-        train_time_s=train_time,
-        final_loss=float(result.losses[-1]) if len(result.losses) else None,
+    return fit(
+        plan.surrogate,
+        loss,
+        host(plan.train_ids),
+        optimizer,
+        key=plan.fit_key,
+        batch_size=plan.batch_size,
+        val_data=host(plan.val_ids) if has_val else None,
+        **common,
     )
-    # Which samples trained and validated the model, for anyone re-checking the split.
-    ctx.write_predictions(**arrays, train_index=train, val_index=val)
-    ctx.save_training_curves(result.losses, result.history)
-    meta = {
+
+
+def surrogate_metadata(plan: SurrogatePlan, data: SimulationData, source: str) -> dict[str, Any]:
+    """The `surrogate` entry of `model.json`: what [`load_surrogate`][] and `predict_file` read.
+
+    **Arguments:**
+
+    - `plan`: the plan the model was trained from (its normalisers are the ones stored).
+    - `data`: the training file.
+    - `source`: its name, recorded.
+
+    **Returns:**
+
+    A JSON-able dict: layout kind, adapter, window, grid, shapes and channels, and the
+    normalisation statistics.
+    """
+    layout, surrogate = data.layout, plan.surrogate
+    norms = {
+        side: {"mean": np.asarray(norm.mean).tolist(), "std": np.asarray(norm.std).tolist()}
+        for side, norm in (("input", surrogate.input_normaliser), ("output", surrogate.output_normaliser))
+    }
+    return {
         "kind": layout.kind,
-        "adapter": adapter,
-        "window": window,
-        "horizon": config.horizon if trajectories else None,
+        "adapter": plan.adapter,
+        "window": plan.window,
+        "horizon": plan.horizon,
         "grid": list(layout.grid),
         # Per sample (pairs) or per snapshot (trajectories), channels last as in the file.
         "input_shape": [*layout.grid, layout.in_channels],
-        "output_shape": [*layout.grid, out_channels],
+        "output_shape": [*layout.grid, surrogate.out_channels],
         "data_channels": layout.in_channels,
-        "out_channels": out_channels,
+        "out_channels": surrogate.out_channels,
         "num_parameters": layout.num_parameters,
-        "model_in_channels": in_channels,
-        "model_out_channels": out_channels,
-        "model_input_shape": [in_channels, *layout.grid],
-        "normalisation": {
-            "input": {"mean": np.asarray(input_norm.mean).tolist(), "std": np.asarray(input_norm.std).tolist()},
-            "output": {"mean": np.asarray(output_norm.mean).tolist(), "std": np.asarray(output_norm.std).tolist()},
+        "model_in_channels": surrogate.in_channels,
+        "model_out_channels": surrogate.out_channels,
+        "model_input_shape": [surrogate.in_channels, *layout.grid],
+        "normalisation": norms,
+        "data": {
+            "file": source,
+            "layout": layout.describe(),
+            "split": [len(plan.train), len(plan.val), len(plan.test)],
         },
-        "data": {"file": data_path.name, "layout": layout.describe(), "split": [len(train), len(val), len(test)]},
     }
-    ctx.save_model(surrogate.network, architecture=name, config=net_config, surrogate=meta)
-    metrics_record = {
-        "problem": ctx.problem,
-        "command": "fit",
-        "data": data_path.name,
-        "model": name,
-        "seed": seed,
-        "steps": config.steps,
-        "wall_time_s": time.perf_counter() - start,
-        "config": config_dict(config),
-        "model_config": net_config,
-        "split": {"train": len(train), "val": len(val), "test": len(test)},
-        "batch_size": batch_size,
-        "lazy": data.lazy,
-        "metrics": scores,
-        "versions": versions(),
-    }
-    metrics_record["outputs"] = sorted(set(ctx.written) | {"metrics.json"})
-    write_json(out / "metrics.json", metrics_record)
-    return to_jsonable(metrics_record)
-
-
-def _evaluate(ctx, surrogate, data, test, config, trajectories) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Test-split metrics, the arrays of `predictions.npz`, and the plots."""
-    k = _plot_count(config, len(test))
-    labels = [f"test sample {i}" for i in test[:k]]
-    if not trajectories:
-        pred = predict_pairs(surrogate, data, test)
-        truth = data.read("outputs", test)
-        inputs = data.read("inputs", test)
-        scores = error_metrics(pred, truth, "test_")
-        if inputs.shape == truth.shape:
-            # Identity (output = input) is the naive baseline of a smoothing-type map.
-            scores["baseline_identity_relative_l2"] = error_metrics(inputs, truth)["relative_l2"]
-        arrays = {"sample_index": test, "inputs": inputs, "targets": truth, "predictions": pred}
-        if "parameters" in data:
-            arrays["parameters"] = data.read("parameters", test)
-        ctx.savefig(plot_predictions(truth[:k], pred[:k], title="test predictions", labels=labels), "predictions")
-        ctx.savefig(plot_error_map(truth, pred, title="RMS error over the test split"), "error_map")
-        return scores, arrays
-
-    w = surrogate.window
-    one_step, rollout = predict_trajectories(surrogate, data, test)
-    fields = data.read("fields", test)
-    truth = fields[:, w:]
-    scores = error_metrics(one_step, truth, "test_")
-    scores.update(error_metrics(rollout, truth, "test_rollout_"))
-    # Persistence (the next snapshot equals the last one) is the naive baseline.
-    scores["baseline_persistence_relative_l2"] = error_metrics(fields[:, w - 1 : -1], truth)["relative_l2"]
-    times = np.asarray(data["times"]) if "times" in data else np.arange(fields.shape[1], dtype=float)
-    times = times[test] if times.ndim == 2 else np.broadcast_to(times, fields.shape[:2])
-    arrays = {"trajectory_index": test, "times": times, "fields": fields, "one_step": one_step, "rollout": rollout}
-    if "parameters" in data:
-        arrays["parameters"] = data.read("parameters", test)
-    last = [f"{label}, last time" for label in labels]
-    ctx.savefig(
-        plot_predictions(truth[:k, -1], rollout[:k, -1], title="rollout at the last time", labels=last), "predictions"
-    )
-    ctx.savefig(
-        plot_error_map(truth, one_step, title="RMS one-step error over test trajectories and times"), "error_map"
-    )
-    ctx.savefig(plot_rollout_error(one_step, rollout, truth, times=times[0, w:]), "rollout_error")
-    return scores, arrays

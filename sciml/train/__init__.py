@@ -1,6 +1,10 @@
 """One filtered training loop, optimizers, parameter filters, metrics and serialisation."""
 
-from ._checkpoint import read_checkpoint as read_checkpoint, write_checkpoint as write_checkpoint
+from ._checkpoint import (
+    CheckpointError as CheckpointError,
+    read_checkpoint as read_checkpoint,
+    write_checkpoint as write_checkpoint,
+)
 from ._data import batch_indices as batch_indices, check_data as check_data, take as take
 from ._filters import count_parameters as count_parameters, trainable as trainable
 from ._fit import fit as fit, FitResult as FitResult, NonFiniteError as NonFiniteError
