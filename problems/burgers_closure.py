@@ -166,7 +166,7 @@ class ViscousBurgers(AbstractVectorField):
         """Zero the modes `|k| > n / 3` of a field (the 2/3 rule's state space)."""
         u = jnp.asarray(u)
         _check_grid(u, self.grid.n, "ViscousBurgers.dealias")
-        mask = self._mask()
+        mask = self._mask().reshape((1,) * (u.ndim - 1) + (-1,))  # strict rank promotion
         return jnp.fft.irfft(jnp.fft.rfft(u, axis=-1) * mask, n=self.grid.n, axis=-1)
 
     def _mask(self) -> np.ndarray:
