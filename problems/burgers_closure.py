@@ -254,27 +254,27 @@ DESCRIPTION = "Burgers closure: 32-point solver + CNN correction trained through
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    nu: float = 0.02
-    n_fine: int = 512
-    n_coarse: int = 32
-    modes: int = 3
-    amplitude: float = 1.0
-    t_end: float = 2.0
-    n_save: int = 21
-    n_train: int = 32
-    n_test: int = 32
-    filter_cells: float = 2.0
-    dt: float = 0.1
-    width: int = 16
-    depth: int = 2
-    kernel_size: int = 5
-    activation: str = "gelu"
-    steps: int = 400
-    learning_rate: float = 3e-3
-    batch_size: int = 8
-    fine_rtol: float = 1e-7
-    timing_repeats: int = 7
-    checkpoint_every: int = 250
+    nu: float = 0.02  # viscosity nu of Burgers' equation (> 0)
+    n_fine: int = 512  # grid points of the pseudo-spectral fine reference (a multiple of n_coarse)
+    n_coarse: int = 32  # grid points of the coarse solver and closure (even, >= 8)
+    modes: int = 3  # Fourier modes k = 1..modes of the random initial conditions, < n_coarse / 3
+    amplitude: float = 1.0  # max |u_0| of each initial condition
+    t_end: float = 2.0  # time horizon
+    n_save: int = 21  # saved times, uniform on [0, t_end] (dt should be their spacing)
+    n_train: int = 32  # training trajectories
+    n_test: int = 32  # held-out test trajectories (a separate random stream)
+    filter_cells: float = 2.0  # width of the Gaussian filter of the reference, in coarse cells
+    dt: float = 0.1  # constant Tsit5 step of the coarse models
+    width: int = 16  # channels of the closure CNN
+    depth: int = 2  # residual blocks of the closure CNN
+    kernel_size: int = 5  # convolution kernel size of the closure CNN (odd)
+    activation: str = "gelu"  # activation of the closure CNN (a sciml.nn activation name)
+    steps: int = 400  # Adam steps (cosine schedule)
+    learning_rate: float = 3e-3  # Adam's peak learning rate
+    batch_size: int = 8  # trajectories per step (at most n_train)
+    fine_rtol: float = 1e-7  # relative tolerance of the fine solve (absolute: a hundredth of it)
+    timing_repeats: int = 7  # interleaved calls per solver in the speed comparison (median taken)
+    checkpoint_every: int = 250  # steps between checkpoints
 
     def __post_init__(self):
         if not (math.isfinite(self.nu) and self.nu > 0):

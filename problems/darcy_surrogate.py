@@ -125,28 +125,28 @@ DESCRIPTION = "FNO vs field ResNet surrogates of 2D Darcy flow (thresholded GRF)
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    size: int = 32
-    n_train: int = 1000
-    n_val: int = 100
-    n_test: int = 200
-    alpha: float = 2.0
-    tau: float = 3.0
-    a_high: float = 12.0
-    a_low: float = 3.0
-    cg_tolerance: float = 1e-8
-    fno_width: int = 32
-    fno_modes: int = 12
-    fno_depth: int = 4
-    fno_projection: int = 64
-    resnet_width: int = 32
-    resnet_depth: int = 4
-    steps: int = 2500
-    batch_size: int = 10
-    learning_rate: float = 2e-3
-    speed_sizes: tuple[int, ...] = (64, 128)
-    n_speed: int = 16
-    speed_repeats: int = 5
-    plot_samples: int = 3
+    size: int = 32  # grid nodes per side, boundary included (h = 1 / (size - 1))
+    n_train: int = 1000  # training samples
+    n_val: int = 100  # validation samples (the best validation relative L2 is kept)
+    n_test: int = 200  # test samples
+    alpha: float = 2.0  # exponent alpha of the Gaussian random field's covariance (smoothness)
+    tau: float = 3.0  # inverse length scale tau of the Gaussian random field
+    a_high: float = 12.0  # permeability where the random field is >= 0
+    a_low: float = 3.0  # permeability where the random field is < 0
+    cg_tolerance: float = 1e-8  # relative tolerance of the reference CG solves
+    fno_width: int = 32  # channels of the FNO's Fourier layers
+    fno_modes: int = 12  # Fourier modes kept per axis in each FNO layer
+    fno_depth: int = 4  # Fourier layers of the FNO
+    fno_projection: int = 64  # width of the FNO's output projection
+    resnet_width: int = 32  # channels of the field ResNet
+    resnet_depth: int = 4  # residual blocks of the field ResNet
+    steps: int = 2500  # Adam steps for each model (cosine decay)
+    batch_size: int = 10  # samples per step
+    learning_rate: float = 2e-3  # Adam's peak learning rate
+    speed_sizes: tuple[int, ...] = (64, 128)  # finer grid sizes of the speed and zero-shot comparison
+    n_speed: int = 16  # new permeabilities solved and predicted per speed grid
+    speed_repeats: int = 5  # timing repeats per speed grid (median taken)
+    plot_samples: int = 3  # test samples drawn in the prediction plots
 
     def __post_init__(self):
         if self.size < 8:

@@ -150,27 +150,27 @@ _Z90 = 1.6448536269514722  # the standard normal's 95% quantile
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    n: int = 64
-    n_train: int = 512
-    n_test: int = 256
-    modes_field: int = 8
-    decay: float = 1.5
-    amplitude_train: float = 1.0
-    amplitude_test: float = 1.6
-    members: int = 6
-    modes: int = 8
-    width: int = 12
-    depth: int = 3
-    projection_width: int = 24
-    anchored: bool = True
-    anchor_noise: float = 0.01
-    bootstrap: str = "bayesian"
-    steps: int = 2000
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    checkpoint_every: int = 500
-    mc_dropout: float = 0.1
-    mc_samples: int = 64
+    n: int = 64  # interior grid nodes of the 1D diffusion solve (the fields have n + 2 nodes)
+    n_train: int = 512  # training samples
+    n_test: int = 256  # test samples
+    modes_field: int = 8  # Fourier modes m = 1..modes_field of the random log k
+    decay: float = 1.5  # decay exponent of the log k modes (coefficients / m**decay)
+    amplitude_train: float = 1.0  # largest amplitude s of the training log k (s uniform on [0.2, it])
+    amplitude_test: float = 1.6  # largest amplitude s of the test log k (above amplitude_train: out of range)
+    members: int = 6  # ensemble members (FNOs)
+    modes: int = 8  # Fourier modes kept in each FNO layer
+    width: int = 12  # channels of each FNO's Fourier layers
+    depth: int = 3  # Fourier layers of each FNO
+    projection_width: int = 24  # width of each FNO's output projection
+    anchored: bool = True  # anchored ensemble: each member is regularised towards its own initial draw
+    anchor_noise: float = 0.01  # assumed per-node noise sigma in units of u_scale (anchor weight 2 sigma^2)
+    bootstrap: str = "bayesian"  # member weighting of the data: bayesian, multinomial, poisson or none
+    steps: int = 2000  # Adam steps (cosine decay), for the ensemble and for MC dropout alike
+    batch_size: int = 32  # samples per step
+    learning_rate: float = 3e-3  # Adam's peak learning rate (decays to a twentieth)
+    checkpoint_every: int = 500  # steps between checkpoints
+    mc_dropout: float = 0.1  # dropout rate of the MC-dropout baseline FNO
+    mc_samples: int = 64  # MC-dropout forward passes standing in for members
 
     def __post_init__(self):
         if self.n < 8 or self.modes_field < 1 or self.modes < 1:

@@ -148,24 +148,24 @@ U0 = (0.44249296, 4.6280594)
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    n_obs: int = 31
-    t_end: float = 3.0
-    t_extrapolate: float = 10.0
-    noise: float = 0.05
-    width: int = 5
-    depth: int = 3
-    activation: str = "rbf"
-    steps: int = 3000
-    learning_rate: float = 1e-2
-    lbfgs_steps: int = 500
-    rtol: float = 1e-7
-    atol: float = 1e-7
-    degree: int = 3
-    bagging_rounds: int = 200
-    max_terms: int = 3
-    candidates: int = 4
-    refit_steps: int = 100
-    checkpoint_every: int = 250
+    n_obs: int = 31  # observation times, uniform on [0, t_end]
+    t_end: float = 3.0  # end of the observed window (time units)
+    t_extrapolate: float = 10.0  # end of the extrapolation window scored against the reference (time units)
+    noise: float = 0.05  # observation noise std, relative to each state's mean over the data window
+    width: int = 5  # hidden units per layer of the network U
+    depth: int = 3  # hidden layers of the network U
+    activation: str = "rbf"  # activation of U (a sciml.nn activation name; rbf as in the paper)
+    steps: int = 3000  # Adam steps of the UDE fit
+    learning_rate: float = 1e-2  # Adam's learning rate
+    lbfgs_steps: int = 500  # L-BFGS steps after Adam (0 skips the stage)
+    rtol: float = 1e-7  # relative tolerance of the UDE's Tsit5 solves
+    atol: float = 1e-7  # absolute tolerance of the UDE's Tsit5 solves
+    degree: int = 3  # largest total degree of the polynomial library in (x, y)
+    bagging_rounds: int = 200  # STLSQ fits on random sub-libraries (library bagging)
+    max_terms: int = 3  # largest number of terms of a candidate support per component
+    candidates: int = 4  # most frequent supports kept per component (candidates**2 ODE refits)
+    refit_steps: int = 100  # L-BFGS steps of each candidate's ODE refit (0: least-squares coefficients)
+    checkpoint_every: int = 250  # steps between checkpoints
 
     def __post_init__(self):
         if self.n_obs < 3 or not 0 < self.t_end < self.t_extrapolate:
