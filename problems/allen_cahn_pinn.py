@@ -572,6 +572,18 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     return metrics
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws `solution.png` and `slices.png` of a finished run in `ctx.out` from `predictions.npz`.
+
+    `training.png` is not redrawn: the per-window, per-stage loss curves are not kept in the run's files.
+    """
+    with np.load(ctx.out / "predictions.npz") as p:
+        x, t, u, exact = p["x"], p["t"], p["u"], p["u_exact"]
+    labels = ("PINN prediction", "reference (spectral)")
+    ctx.savefig(plot_space_time(x, t, u, exact, labels=labels, limits=(-1.0, 1.0)), "solution.png")
+    ctx.savefig(plot_time_slices(x, t, u, exact, (0.25, 0.5, 1.0), labels=("PINN", "reference")), "slices.png")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.allen_cahn_pinn [--quick] [--out DIR] ...`, as `sciml run allen_cahn_pinn`."""
     from sciml.study import main as run_main

@@ -550,6 +550,22 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     }
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz` and its final checkpoint."""
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    with np.load(ctx.out / "predictions.npz") as p:
+        x, x_fine, ts, ref = p["x_coarse"], p["x_fine"], p["t"], p["reference"]
+        learned, coarse, fine = p["learned"], p["coarse"], p["fine_example"]
+    per_learned, per_coarse = _per_time(learned, ref), _per_time(coarse, ref)
+    ctx.savefig(_plot_fields(x, ts, ref[0], learned[0], coarse[0]), "fields.png")
+    ctx.savefig(_plot_error(ts, np.asarray(per_learned), np.asarray(per_coarse), len(x_fine)), "error_vs_time.png")
+    ctx.savefig(_plot_snapshots(x_fine, x, ts, fine, ref[0], learned[0], coarse[0]), "snapshots.png")
+    # The final checkpoint's pointer keeps the whole loss curve.
+    pointer = json.loads((ctx.checkpoint_dir / "checkpoint.json").read_text())
+    ctx.save_training_curves(pointer["losses"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.burgers_closure [--quick] [--out DIR] ...`, as `sciml run burgers_closure`."""
     from sciml.study import main as run_main

@@ -525,6 +525,28 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     return metrics
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz`, `metrics.json` and the final
+    checkpoints of the two surrogate fits (in `fno/` and `resnet/`)."""
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    record = json.loads((ctx.out / "metrics.json").read_text())
+    metrics, config = record["metrics"], record["config"]
+    names = ("fno", "resnet")
+    with np.load(ctx.out / "predictions.npz") as p:
+        a, u, preds = p["a"], p["u"], {name: p[name] for name in names}
+    ctx.savefig(_plot_fields(a, u, preds, min(config["plot_samples"], len(a))), "fields.png")
+    histories = {
+        name: json.loads((ctx.out / name / "checkpoints" / "checkpoint.json").read_text())["history"] for name in names
+    }
+    ctx.savefig(_plot_training(histories, f"{ctx.problem} (seed {ctx.seed})"), "training.png")
+    speed = {}
+    for s in config["speed_sizes"]:  # `{solver}_ms_{size}`, in the order the run timed them
+        suffix = f"_ms_{s}"
+        speed[s] = {k[: -len(suffix)]: v for k, v in metrics.items() if k.endswith(suffix)}
+    ctx.savefig(_plot_speed(speed), "speed.png")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.darcy_surrogate [--quick] [--out DIR] ...`, as `sciml run darcy_surrogate`."""
     from sciml.study import main as run_main

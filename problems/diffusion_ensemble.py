@@ -582,6 +582,45 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     return metrics
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz`, `metrics.json` and the final
+    checkpoints of the ensemble and of the MC-dropout network."""
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    record = json.loads((ctx.out / "metrics.json").read_text())
+    metrics, members = record["metrics"], record["config"]["members"]
+    with np.load(ctx.out / "predictions.npz") as p:
+        x, member_u, in_range = p["x"], p["member_u"], p["in_range"]
+        data = {"u_test": p["u_true"], "log_k_test": p["log_k"]}
+        scores, mc_scores = (
+            {k: p[prefix + k] for k in ("mean", "std", "error", "predicted_std")} for prefix in ("", "mc_dropout_")
+        )
+
+    def pit(s):  # as `score` computes it, on the interior nodes
+        return scipy.stats.norm.cdf(data["u_test"][:, 1:-1], s["mean"][:, 1:-1], np.maximum(s["std"][:, 1:-1], 1e-30))
+
+    order = np.argsort(scores["error"])
+    ctx.savefig(_plot_examples(x, data, scores, member_u, order, mc_scores), "examples.png")
+    methods = {
+        "ensemble": (scores, metrics["spearman_std_error"]),
+        "MC dropout": (mc_scores, metrics["mc_dropout_spearman_std_error"]),
+    }
+    ctx.savefig(_plot_error_vs_std(methods, in_range), "error_vs_std.png")
+    ens_pit, mc_pit = pit(scores), pit(mc_scores)
+    panels = {
+        "ensemble, all test samples": ens_pit,
+        "ensemble, amplitude in training range": ens_pit[in_range],
+        "MC dropout, all test samples": mc_pit,
+        "MC dropout, amplitude in training range": mc_pit[in_range],
+    }
+    ctx.savefig(uq.plot_calibration(panels), "calibration.png")
+    pointer = json.loads((ctx.checkpoint_dir / "checkpoint.json").read_text())
+    ctx.save_training_curves(np.asarray(pointer["losses"]) / members, pointer["history"])
+    pointer = json.loads((ctx.checkpoint_dir / "mc_dropout" / "checkpoint.json").read_text())
+    title = f"{ctx.problem} MC dropout (seed {ctx.seed})"
+    ctx.savefig(plot_history(pointer["losses"], pointer["history"], title=title), "training_mc_dropout.png")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.diffusion_ensemble [--quick] [--out DIR] ...`, as `sciml run diffusion_ensemble`."""
     from sciml.study import main as run_main

@@ -425,6 +425,23 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     return metrics
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws `training.png` and `training_mc_dropout.png` of a finished run in `ctx.out` from its final
+    checkpoints.
+
+    `bands.png` and `calibration.png` are not redrawn: MC dropout's epistemic deviation and the
+    predictive CDF values they show are not kept in the run's files.
+    """
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    members = json.loads((ctx.out / "metrics.json").read_text())["config"]["members"]
+    pointer = json.loads((ctx.checkpoint_dir / "ensemble" / "checkpoint.json").read_text())
+    ctx.save_training_curves(np.asarray(pointer["losses"]) / members, pointer["history"])
+    pointer = json.loads((ctx.checkpoint_dir / "mc_dropout" / "checkpoint.json").read_text())
+    title = f"{ctx.problem} MC dropout (seed {ctx.seed})"
+    ctx.savefig(plot_history(pointer["losses"], pointer["history"], title=title), "training_mc_dropout.png")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.ensemble_regression [--quick] [--out DIR] ...`, as `sciml run ensemble_regression`."""
     from sciml.study import main as run_main

@@ -499,6 +499,16 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     return metrics
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws `solution.png` of a finished run in `ctx.out` from `predictions.npz`.
+
+    `k.png` and `training.png` are not redrawn: the stage boundaries and the per-stage loss
+    curves are not kept in the run's files.
+    """
+    with np.load(ctx.out / "predictions.npz") as p:
+        ctx.savefig(_plot_solution(p["t"], p["x"], p["u"], p["u_exact"], p["sensors"]), "solution.png")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.heat_inverse [--quick] [--out DIR] ...`, as `sciml run heat_inverse`."""
     from sciml.study import main as run_main

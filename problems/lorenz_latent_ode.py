@@ -822,6 +822,34 @@ def _save_models(trained, config: Config, rate, mean, std, ctx: RunContext) -> N
     )
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz`, `metrics.json` and the
+    final checkpoint of each model."""
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    threshold = json.loads((ctx.out / "metrics.json").read_text())["config"]["threshold"]
+    with np.load(ctx.out / "predictions.npz") as p:
+        saved = {k: p[k] for k in p.files}
+    t, vpts = saved["t"], {k: saved[f"vpt_{k}"] for k in (*MODELS, "oracle")}
+    labels = {  # as `run` labels them
+        "latent_ode": "latent ODE (Transformer encoder)",
+        "transformer": "autoregressive Transformer",
+        "neural_ode": "neural ODE from last observation",
+        "oracle": "true equations from last observation",
+    }
+    forecasts = {labels[k]: saved[k] for k in labels}
+    median_model = int(np.argsort(vpts["latent_ode"])[len(vpts["latent_ode"]) // 2])
+    ctx.savefig(
+        _plot_forecast(t, saved["t_history"], saved["history"], saved["truth"], forecasts, median_model), "forecast.png"
+    )
+    ctx.savefig(_plot_error(t, {labels[k]: saved[f"nrmse_{k}"] for k in labels}, threshold), "error.png")
+    ctx.savefig(_plot_vpt({k.replace("_", " "): v for k, v in vpts.items()}), "vpt.png")
+    curves = {}
+    for name in MODELS:
+        curves[labels[name]] = json.loads((ctx.checkpoint_dir / name / "checkpoint.json").read_text())["losses"]
+    ctx.savefig(_plot_training(curves), "training.png")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.lorenz_latent_ode [--quick] [--out DIR] ...`, as `sciml run lorenz_latent_ode`."""
     from sciml.study import main as run_main

@@ -555,6 +555,29 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
     return metrics
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz`, `metrics.json` and its final
+    checkpoint (the band plots only where a member solved, as the run draws them)."""
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    config = json.loads((ctx.out / "metrics.json").read_text())["config"]
+    with np.load(ctx.out / "predictions.npz") as p:
+        t, truth, members, used = p["t"], p["y_true"], p["member_ys"], p["used"]
+        data = {"t_obs": p["t_obs"], "y_obs": p["y_obs"]}
+    if used.any():
+        in_data = t <= config["t_end"] + 1e-9
+        b = band(members, used, truth)
+        ctx.savefig(_plot_bands(t, truth, b, members, used, data, config["t_end"]), "bands.png")
+        scale = truth[in_data].mean(axis=0)
+        ctx.savefig(_plot_width(t, (b["upper"] - b["lower"]) / scale, config["t_end"]), "band_width.png")
+        ctx.savefig(
+            uq.plot_calibration({"data window": b["cdf"][in_data], "forecast window": b["cdf"][~in_data]}),
+            "calibration.png",
+        )
+    pointer = json.loads((ctx.checkpoint_dir / "checkpoint.json").read_text())
+    ctx.save_training_curves(np.asarray(pointer["losses"]) / config["members"], pointer["history"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.lotka_volterra_ensemble [--quick] [--out DIR] ...`, as `sciml run` does."""
     from sciml.study import main as run_main

@@ -627,6 +627,26 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     }
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz`, `metrics.json` and the final
+    checkpoints of the Adam and L-BFGS stages."""
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    config = json.loads((ctx.out / "metrics.json").read_text())["config"]
+    with np.load(ctx.out / "predictions.npz") as p:
+        saved = {k: p[k] for k in p.files}
+    ctx.savefig(
+        _plot_trajectories(
+            saved["t"], saved["y_true"], saved["y_ude"], saved["y"], saved["t_obs"], saved["y_obs"], config["t_end"]
+        ),
+        "trajectories.png",
+    )
+    ctx.savefig(_plot_missing(saved["t_fit"], saved["missing_learned"], saved["missing_true"]), "missing_terms.png")
+    stages = ["adam", "lbfgs"] if config["lbfgs_steps"] > 0 else ["adam"]
+    losses = [json.loads((ctx.checkpoint_dir / s / "checkpoint.json").read_text())["losses"] for s in stages]
+    ctx.save_training_curves(np.concatenate(losses))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.lotka_volterra_ude [--quick] [--out DIR] ...`, as `sciml run lotka_volterra_ude`."""
     from sciml.study import main as run_main

@@ -585,6 +585,24 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     }
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz`, `metrics.json` and the final
+    checkpoints of the multiple-shooting and refinement stages."""
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    config = json.loads((ctx.out / "metrics.json").read_text())["config"]
+    with np.load(ctx.out / "predictions.npz") as p:
+        saved = {k: p[k] for k in p.files}
+    ctx.savefig(_plot_phase(saved["true"], saved["node"], saved["hnn"], saved["y_obs"]), "phase_portraits.png")
+    ctx.savefig(
+        _plot_energy(saved["t"], saved["energy_node"], saved["energy_hnn"], saved["energy_true"], saved["period"]),
+        "energy.png",
+    )
+    stages = ["shooting", "refine"] if config["refine_steps"] > 0 else ["shooting"]
+    losses = [json.loads((ctx.checkpoint_dir / s / "checkpoint.json").read_text())["losses"] for s in stages]
+    ctx.save_training_curves(np.concatenate(losses))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.pendulum_hnn [--quick] [--out DIR] ...`, as `sciml run pendulum_hnn`."""
     from sciml.study import main as run_main

@@ -507,6 +507,20 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     }
 
 
+def replot(ctx: RunContext) -> None:
+    """Redraws `species.png` of a finished run in `ctx.out` from `predictions.npz` and `metrics.json`.
+
+    `residuals.png` is not redrawn: the fit's weighted residuals are not kept in the run's files.
+    """
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    record = json.loads((ctx.out / "metrics.json").read_text())
+    t_reached = record["metrics"]["explicit_solver"]["t_reached"]
+    with np.load(ctx.out / "predictions.npz") as p:
+        curves = [p[k] for k in ("t", "y_true", "y_fit", "y_start", "y_explicit", "t_obs", "y_obs")]
+    ctx.savefig(_plot_species(*curves, record["config"]["start_factor"], t_reached), "species.png")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m problems.robertson_inverse [--quick] [--out DIR] ...`, as `sciml run robertson_inverse`."""
     from sciml.study import main as run_main
