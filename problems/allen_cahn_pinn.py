@@ -71,36 +71,36 @@ GRID_POINTS = 512
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    width: int = 32
-    depth: int = 4
-    activation: str = "tanh"
-    fourier_features: int = 0
-    fourier_sigma: float = 1.0
-    dtype: str = "float64"
-    points: int = 1024
-    chunks: int = 32
-    causal_tol: float = 10.0
-    steps: int = 2400
-    learning_rate: float = 3e-3
-    decay_rate: float = 0.05
-    lbfgs_steps: int = 300
-    lbfgs_memory: int = 50
-    lm_rounds: int = 2
-    lm_steps: int = 10
-    lm_points: int = 1500
-    modes: int = 2048
-    reference_rtol: float = 1e-12
-    windows: int = 0
-    edges: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)
-    rad_from: float = 0.9
-    rad_every: int = 50
-    rad_k: float = 1.0
-    rad_c: float = 1.0
-    late_from: float = 0.8
-    late_steps: int = 4800
-    late_width: int = 64
-    late_causal_tol: float = 10.0
-    check_points: int = 4096
+    width: int = 32  # hidden units per layer of each window's MLP N_k (late windows: late_width)
+    depth: int = 4  # hidden layers of each window's MLP N_k
+    activation: str = "tanh"  # activation of N_k (a sciml.nn activation name)
+    fourier_features: int = 0  # random Fourier features on the embedded input (0: none)
+    fourier_sigma: float = 1.0  # standard deviation of the random Fourier frequencies (> 0)
+    dtype: str = "float64"  # float32 or float64 of the networks and training (the interfaces need float64)
+    points: int = 1024  # uniform collocation points per window, redrawn every step (RAD from rad_from on)
+    chunks: int = 32  # time slices of the causal weighting in each window
+    causal_tol: float = 10.0  # causal-weighting tolerance (> 0; larger: later slices wait longer for earlier ones)
+    steps: int = 2400  # Adam steps per window before late_from
+    learning_rate: float = 3e-3  # Adam's initial learning rate
+    decay_rate: float = 0.05  # factor of exponential learning-rate decay over the Adam steps
+    lbfgs_steps: int = 300  # L-BFGS steps per window after Adam (0 skips the stage)
+    lbfgs_memory: int = 50  # L-BFGS history length
+    lm_rounds: int = 2  # Levenberg-Marquardt rounds per window, each on fresh points (0 skips)
+    lm_steps: int = 10  # Levenberg-Marquardt iterations per round
+    lm_points: int = 1500  # collocation points per Levenberg-Marquardt round
+    modes: int = 2048  # grid points of the pseudo-spectral reference (a multiple of 512)
+    reference_rtol: float = 1e-12  # relative tolerance of the reference's Dopri8 solve, in (0, 1e-3)
+    windows: int = 0  # uniform time windows, in [0, 50]; 0 uses edges instead
+    edges: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)  # time-window edges from 0 to 1 (when windows = 0)
+    rad_from: float = 0.9  # windows starting at t >= rad_from draw their points by RAD
+    rad_every: int = 50  # steps between RAD redraws in those windows
+    rad_k: float = 1.0  # RAD exponent k of the residual density
+    rad_c: float = 1.0  # RAD constant c added to the density (uniform share)
+    late_from: float = 0.8  # windows starting at t >= late_from use late_steps, late_width, late_causal_tol
+    late_steps: int = 4800  # Adam steps per late window
+    late_width: int = 64  # hidden units per layer in the late windows (0: width)
+    late_causal_tol: float = 10.0  # causal-weighting tolerance in the late windows
+    check_points: int = 4096  # fresh uniform points of each window's mean squared residual (window_residuals)
 
     def __post_init__(self):
         if self.dtype not in ("float32", "float64"):
@@ -456,6 +456,18 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
         metrics[f"loss_{i}_{s.name}"] = float(s.loss)
     ctx.log(f"relative L2 error {metrics['relative_l2']:.3e}, max error {metrics['max_error']:.3e}")
     return metrics
+
+
+def replot(ctx: RunContext) -> None:
+    """Redraws `solution.png` and `slices.png` of a finished run in `ctx.out` from `predictions.npz`.
+
+    `training.png` is not redrawn: the per-window, per-stage loss curves are not kept in the run's files.
+    """
+    with np.load(ctx.out / "predictions.npz") as p:
+        x, t, u, exact = p["x"], p["t"], p["u"], p["u_exact"]
+    labels = ("PINN prediction", "reference (spectral)")
+    ctx.savefig(plot_space_time(x, t, u, exact, labels=labels, limits=(-1.0, 1.0)), "solution.png")
+    ctx.savefig(plot_time_slices(x, t, u, exact, (0.25, 0.5, 1.0), labels=("PINN", "reference")), "slices.png")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

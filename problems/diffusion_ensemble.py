@@ -77,27 +77,27 @@ _Z90 = 1.6448536269514722  # the standard normal's 95% quantile
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    n: int = 64
-    n_train: int = 512
-    n_test: int = 256
-    modes_field: int = 8
-    decay: float = 1.5
-    amplitude_train: float = 1.0
-    amplitude_test: float = 1.6
-    members: int = 6
-    modes: int = 8
-    width: int = 12
-    depth: int = 3
-    projection_width: int = 24
-    anchored: bool = True
-    anchor_noise: float = 0.01
-    bootstrap: str = "bayesian"
-    steps: int = 2000
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    checkpoint_every: int = 500
-    mc_dropout: float = 0.1
-    mc_samples: int = 64
+    n: int = 64  # interior grid nodes of the 1D diffusion solve (the fields have n + 2 nodes)
+    n_train: int = 512  # training samples
+    n_test: int = 256  # test samples
+    modes_field: int = 8  # Fourier modes m = 1..modes_field of the random log k
+    decay: float = 1.5  # decay exponent of the log k modes (coefficients / m**decay)
+    amplitude_train: float = 1.0  # largest amplitude s of the training log k (s uniform on [0.2, it])
+    amplitude_test: float = 1.6  # largest amplitude s of the test log k (above amplitude_train: out of range)
+    members: int = 6  # ensemble members (FNOs)
+    modes: int = 8  # Fourier modes kept in each FNO layer
+    width: int = 12  # channels of each FNO's Fourier layers
+    depth: int = 3  # Fourier layers of each FNO
+    projection_width: int = 24  # width of each FNO's output projection
+    anchored: bool = True  # anchored ensemble: each member is regularised towards its own initial draw
+    anchor_noise: float = 0.01  # assumed per-node noise sigma in units of u_scale (anchor weight 2 sigma^2)
+    bootstrap: str = "bayesian"  # member weighting of the data: bayesian, multinomial, poisson or none
+    steps: int = 2000  # Adam steps (cosine decay), for the ensemble and for MC dropout alike
+    batch_size: int = 32  # samples per step
+    learning_rate: float = 3e-3  # Adam's peak learning rate (decays to a twentieth)
+    checkpoint_every: int = 500  # steps between checkpoints
+    mc_dropout: float = 0.1  # dropout rate of the MC-dropout baseline FNO
+    mc_samples: int = 64  # MC-dropout forward passes standing in for members
 
     def __post_init__(self):
         if self.n < 8 or self.modes_field < 1 or self.modes < 1:
@@ -504,6 +504,45 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
         "training_mc_dropout.png",
     )
     return metrics
+
+
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz`, `metrics.json` and the final
+    checkpoints of the ensemble and of the MC-dropout network."""
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    record = json.loads((ctx.out / "metrics.json").read_text())
+    metrics, members = record["metrics"], record["config"]["members"]
+    with np.load(ctx.out / "predictions.npz") as p:
+        x, member_u, in_range = p["x"], p["member_u"], p["in_range"]
+        data = {"u_test": p["u_true"], "log_k_test": p["log_k"]}
+        scores, mc_scores = (
+            {k: p[prefix + k] for k in ("mean", "std", "error", "predicted_std")} for prefix in ("", "mc_dropout_")
+        )
+
+    def pit(s):  # as `score` computes it, on the interior nodes
+        return scipy.stats.norm.cdf(data["u_test"][:, 1:-1], s["mean"][:, 1:-1], np.maximum(s["std"][:, 1:-1], 1e-30))
+
+    order = np.argsort(scores["error"])
+    ctx.savefig(_plot_examples(x, data, scores, member_u, order, mc_scores), "examples.png")
+    methods = {
+        "ensemble": (scores, metrics["spearman_std_error"]),
+        "MC dropout": (mc_scores, metrics["mc_dropout_spearman_std_error"]),
+    }
+    ctx.savefig(_plot_error_vs_std(methods, in_range), "error_vs_std.png")
+    ens_pit, mc_pit = pit(scores), pit(mc_scores)
+    panels = {
+        "ensemble, all test samples": ens_pit,
+        "ensemble, amplitude in training range": ens_pit[in_range],
+        "MC dropout, all test samples": mc_pit,
+        "MC dropout, amplitude in training range": mc_pit[in_range],
+    }
+    ctx.savefig(uq.plot_calibration(panels), "calibration.png")
+    pointer = json.loads((ctx.checkpoint_dir / "checkpoint.json").read_text())
+    ctx.save_training_curves(np.asarray(pointer["losses"]) / members, pointer["history"])
+    pointer = json.loads((ctx.checkpoint_dir / "mc_dropout" / "checkpoint.json").read_text())
+    title = f"{ctx.problem} MC dropout (seed {ctx.seed})"
+    ctx.savefig(plot_history(pointer["losses"], pointer["history"], title=title), "training_mc_dropout.png")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

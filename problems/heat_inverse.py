@@ -70,21 +70,21 @@ GRID = 101
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    width: int = 20
-    depth: int = 3
-    activation: str = "tanh"
-    k_init: float = 0.3
-    noise: float = 0.01
-    points: int = 2000
-    sampler: str = "sobol"
-    data_weight: float = 1.0
-    steps: int = 3000
-    learning_rate: float = 3e-3
-    decay_rate: float = 0.05
-    track_every: int = 25
-    lbfgs_steps: int = 1000
-    lbfgs_memory: int = 50
-    lm_steps: int = 20
+    width: int = 20  # hidden units per layer of the MLP N
+    depth: int = 3  # hidden layers of the MLP N
+    activation: str = "tanh"  # activation of N (a sciml.nn activation name)
+    k_init: float = 0.3  # starting diffusivity k of the PINN and the oracle fit (truth 0.1)
+    noise: float = 0.01  # sensor noise std, relative to the std of the 50 clean readings
+    points: int = 2000  # collocation points in [0, 1]^2
+    sampler: str = "sobol"  # collocation draw: uniform, lhs or sobol
+    data_weight: float = 1.0  # weight of the sensors' mean squared misfit next to the PDE residual
+    steps: int = 3000  # Adam steps
+    learning_rate: float = 3e-3  # Adam's initial learning rate
+    decay_rate: float = 0.05  # factor of exponential learning-rate decay over the Adam steps
+    track_every: int = 25  # steps between recordings of k (its trajectory in k_trace)
+    lbfgs_steps: int = 1000  # L-BFGS steps after Adam (0 skips the stage)
+    lbfgs_memory: int = 50  # L-BFGS history length
+    lm_steps: int = 20  # Levenberg-Marquardt iterations after L-BFGS (0 skips the stage)
 
     def __post_init__(self):
         if min(self.width, self.depth, self.points, self.steps, self.track_every) < 1:
@@ -441,6 +441,16 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
         f"oracle {metrics['k_oracle']:.6f} (error {metrics['k_oracle_error']:.2%})"
     )
     return metrics
+
+
+def replot(ctx: RunContext) -> None:
+    """Redraws `solution.png` of a finished run in `ctx.out` from `predictions.npz`.
+
+    `k.png` and `training.png` are not redrawn: the stage boundaries and the per-stage loss
+    curves are not kept in the run's files.
+    """
+    with np.load(ctx.out / "predictions.npz") as p:
+        ctx.savefig(_plot_solution(p["t"], p["x"], p["u"], p["u_exact"], p["sensors"]), "solution.png")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

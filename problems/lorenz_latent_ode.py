@@ -79,35 +79,35 @@ MODELS = ("latent_ode", "transformer", "neural_ode")
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    dt: float = 0.02
-    spinup: float = 10.0
-    n_train: int = 64
-    train_time: float = 12.0
-    n_test: int = 64
-    noise: float = 0.05
-    window: int = 32
-    horizon: int = 20
-    ar_horizon: int = 5
-    stride: int = 4
-    forecast_lyapunov: float = 5.0
-    threshold: float = 0.4
-    latent_dim: int = 8
-    lift: bool = True
-    d_model: int = 32
-    num_heads: int = 4
-    depth: int = 2
-    field_width: int = 64
-    field_depth: int = 2
-    node_width: int = 128
-    node_depth: int = 2
-    steps: int = 1500
-    batch_size: int = 64
-    learning_rate: float = 1e-2
-    warmup_steps: int = 100
-    clip_norm: float = 1.0
-    reference_tol: float = 1e-12
-    lyapunov_time: float = 200.0
-    checkpoint_every: int = 250
+    dt: float = 0.02  # time step of the observations, the forecasts and the constant-step ODE solves
+    spinup: float = 10.0  # time units integrated from the initial states to land on the attractor
+    n_train: int = 64  # training trajectories
+    train_time: float = 12.0  # time units per training trajectory
+    n_test: int = 64  # held-out forecasts (independent initial states)
+    noise: float = 0.05  # observation noise std, relative to each component's std on the attractor
+    window: int = 32  # noisy observations in each history window
+    horizon: int = 20  # lead steps of the training loss (latent ODE and neural ODE)
+    ar_horizon: int = 5  # lead steps of the autoregressive Transformer's training loss
+    stride: int = 4  # observations between consecutive training windows
+    forecast_lyapunov: float = 5.0  # test forecast length, in Lyapunov times
+    threshold: float = 0.4  # normalised error at which a forecast stops being valid (VPT)
+    latent_dim: int = 8  # latent state size of the latent ODE
+    lift: bool = True  # latent state = last observation + the encoder's correction (else the encoder's output)
+    d_model: int = 32  # width of the Transformer encoders
+    num_heads: int = 4  # attention heads of the Transformer encoders
+    depth: int = 2  # pre-norm blocks of the Transformer encoders
+    field_width: int = 64  # hidden units per layer of the latent vector field MLP
+    field_depth: int = 2  # hidden layers of the latent vector field MLP
+    node_width: int = 128  # hidden units per layer of the baseline neural ODE's MLP
+    node_depth: int = 2  # hidden layers of the baseline neural ODE's MLP
+    steps: int = 1500  # Adam steps per model
+    batch_size: int = 64  # windows per step (at most the number of training windows)
+    learning_rate: float = 1e-2  # Adam's peak learning rate (warm-up, then cosine decay)
+    warmup_steps: int = 100  # steps of linear learning-rate warm-up (0: none)
+    clip_norm: float = 1.0  # global gradient-norm clipping threshold
+    reference_tol: float = 1e-12  # rtol = atol of scipy's DOP853 reference solves
+    lyapunov_time: float = 200.0  # time units of the Benettin Lyapunov estimate (0 skips it)
+    checkpoint_every: int = 250  # steps between checkpoints
 
     def __post_init__(self):
         who = "lorenz_latent_ode"
@@ -734,6 +734,34 @@ def _save_models(trained, config: Config, rate, mean, std, ctx: RunContext) -> N
         call="du/dt = network(u), u standardised",
         **common,
     )
+
+
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz`, `metrics.json` and the
+    final checkpoint of each model."""
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    threshold = json.loads((ctx.out / "metrics.json").read_text())["config"]["threshold"]
+    with np.load(ctx.out / "predictions.npz") as p:
+        saved = {k: p[k] for k in p.files}
+    t, vpts = saved["t"], {k: saved[f"vpt_{k}"] for k in (*MODELS, "oracle")}
+    labels = {  # as `run` labels them
+        "latent_ode": "latent ODE (Transformer encoder)",
+        "transformer": "autoregressive Transformer",
+        "neural_ode": "neural ODE from last observation",
+        "oracle": "true equations from last observation",
+    }
+    forecasts = {labels[k]: saved[k] for k in labels}
+    median_model = int(np.argsort(vpts["latent_ode"])[len(vpts["latent_ode"]) // 2])
+    ctx.savefig(
+        _plot_forecast(t, saved["t_history"], saved["history"], saved["truth"], forecasts, median_model), "forecast.png"
+    )
+    ctx.savefig(_plot_error(t, {labels[k]: saved[f"nrmse_{k}"] for k in labels}, threshold), "error.png")
+    ctx.savefig(_plot_vpt({k.replace("_", " "): v for k, v in vpts.items()}), "vpt.png")
+    curves = {}
+    for name in MODELS:
+        curves[labels[name]] = json.loads((ctx.checkpoint_dir / name / "checkpoint.json").read_text())["losses"]
+    ctx.savefig(_plot_training(curves), "training.png")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

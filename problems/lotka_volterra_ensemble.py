@@ -72,26 +72,26 @@ _Z90 = 1.6448536269514722  # the standard normal's 95% quantile
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    n_obs: int = 31
-    t_end: float = 3.0
-    t_forecast: float = 10.0
-    near_horizon: float = 1.0
-    n_eval: int = 1001
-    noise: float = 0.05
-    members: int = 8
-    width: int = 5
-    depth: int = 3
-    activation: str = "rbf"
-    prior_scale: float = 1.0
-    anchored: bool = True
-    bootstrap: str = "bayesian"
-    initial_state_prior: float = 3.0
-    steps: int = 3000
-    learning_rate: float = 1e-2
-    rtol: float = 1e-5
-    atol: float = 1e-6
-    max_steps: int = 4096
-    checkpoint_every: int = 500
+    n_obs: int = 31  # observation times, uniform on [0, t_end]
+    t_end: float = 3.0  # end of the observed window (time units)
+    t_forecast: float = 10.0  # end of the forecast (time units)
+    near_horizon: float = 1.0  # length of the near-forecast window (t_end, t_end + near_horizon] scored apart
+    n_eval: int = 1001  # evaluation times, uniform on [0, t_forecast]
+    noise: float = 0.05  # observation noise std, relative to each state's mean over the data window
+    members: int = 8  # ensemble members (UDEs)
+    width: int = 5  # hidden units per layer of each member's network U_k
+    depth: int = 3  # hidden layers of each member's network U_k
+    activation: str = "rbf"  # activation of U_k (a sciml.nn activation name; rbf as in the paper)
+    prior_scale: float = 1.0  # scale beta of each member's fixed random prior network P_k (0: none)
+    anchored: bool = True  # anchored ensemble: each member is regularised towards its own initial draw
+    bootstrap: str = "bayesian"  # member weighting of the observation times: bayesian, multinomial, poisson or none
+    initial_state_prior: float = 3.0  # prior width of the initial-state offset, in noise stds
+    steps: int = 3000  # Adam steps (cosine decay to a tenth)
+    learning_rate: float = 1e-2  # Adam's peak learning rate
+    rtol: float = 1e-5  # relative tolerance of the members' Tsit5 solves
+    atol: float = 1e-6  # absolute tolerance of the members' Tsit5 solves
+    max_steps: int = 4096  # step limit of each member's solve (a member that hits it is dropped)
+    checkpoint_every: int = 500  # steps between checkpoints
 
     def __post_init__(self):
         if self.n_obs < 3 or not 0 < self.t_end < self.t_forecast:
@@ -490,6 +490,29 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
         )
     ctx.save_training_curves(result.losses / config.members, result.history)
     return metrics
+
+
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz`, `metrics.json` and its final
+    checkpoint (the band plots only where a member solved, as the run draws them)."""
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    config = json.loads((ctx.out / "metrics.json").read_text())["config"]
+    with np.load(ctx.out / "predictions.npz") as p:
+        t, truth, members, used = p["t"], p["y_true"], p["member_ys"], p["used"]
+        data = {"t_obs": p["t_obs"], "y_obs": p["y_obs"]}
+    if used.any():
+        in_data = t <= config["t_end"] + 1e-9
+        b = band(members, used, truth)
+        ctx.savefig(_plot_bands(t, truth, b, members, used, data, config["t_end"]), "bands.png")
+        scale = truth[in_data].mean(axis=0)
+        ctx.savefig(_plot_width(t, (b["upper"] - b["lower"]) / scale, config["t_end"]), "band_width.png")
+        ctx.savefig(
+            uq.plot_calibration({"data window": b["cdf"][in_data], "forecast window": b["cdf"][~in_data]}),
+            "calibration.png",
+        )
+    pointer = json.loads((ctx.checkpoint_dir / "checkpoint.json").read_text())
+    ctx.save_training_curves(np.asarray(pointer["losses"]) / config["members"], pointer["history"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -83,24 +83,24 @@ U0 = (0.44249296, 4.6280594)
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    n_obs: int = 31
-    t_end: float = 3.0
-    t_extrapolate: float = 10.0
-    noise: float = 0.05
-    width: int = 5
-    depth: int = 3
-    activation: str = "rbf"
-    steps: int = 3000
-    learning_rate: float = 1e-2
-    lbfgs_steps: int = 500
-    rtol: float = 1e-7
-    atol: float = 1e-7
-    degree: int = 3
-    bagging_rounds: int = 200
-    max_terms: int = 3
-    candidates: int = 4
-    refit_steps: int = 100
-    checkpoint_every: int = 250
+    n_obs: int = 31  # observation times, uniform on [0, t_end]
+    t_end: float = 3.0  # end of the observed window (time units)
+    t_extrapolate: float = 10.0  # end of the extrapolation window scored against the reference (time units)
+    noise: float = 0.05  # observation noise std, relative to each state's mean over the data window
+    width: int = 5  # hidden units per layer of the network U
+    depth: int = 3  # hidden layers of the network U
+    activation: str = "rbf"  # activation of U (a sciml.nn activation name; rbf as in the paper)
+    steps: int = 3000  # Adam steps of the UDE fit
+    learning_rate: float = 1e-2  # Adam's learning rate
+    lbfgs_steps: int = 500  # L-BFGS steps after Adam (0 skips the stage)
+    rtol: float = 1e-7  # relative tolerance of the UDE's Tsit5 solves
+    atol: float = 1e-7  # absolute tolerance of the UDE's Tsit5 solves
+    degree: int = 3  # largest total degree of the polynomial library in (x, y)
+    bagging_rounds: int = 200  # STLSQ fits on random sub-libraries (library bagging)
+    max_terms: int = 3  # largest number of terms of a candidate support per component
+    candidates: int = 4  # most frequent supports kept per component (candidates**2 ODE refits)
+    refit_steps: int = 100  # L-BFGS steps of each candidate's ODE refit (0: least-squares coefficients)
+    checkpoint_every: int = 250  # steps between checkpoints
 
     def __post_init__(self):
         if self.n_obs < 3 or not 0 < self.t_end < self.t_extrapolate:
@@ -559,6 +559,26 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
         "network": ude.vector_field.learned.network,
         "network_config": network_config,
     }
+
+
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz`, `metrics.json` and the final
+    checkpoints of the Adam and L-BFGS stages."""
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    config = json.loads((ctx.out / "metrics.json").read_text())["config"]
+    with np.load(ctx.out / "predictions.npz") as p:
+        saved = {k: p[k] for k in p.files}
+    ctx.savefig(
+        _plot_trajectories(
+            saved["t"], saved["y_true"], saved["y_ude"], saved["y"], saved["t_obs"], saved["y_obs"], config["t_end"]
+        ),
+        "trajectories.png",
+    )
+    ctx.savefig(_plot_missing(saved["t_fit"], saved["missing_learned"], saved["missing_true"]), "missing_terms.png")
+    stages = ["adam", "lbfgs"] if config["lbfgs_steps"] > 0 else ["adam"]
+    losses = [json.loads((ctx.checkpoint_dir / s / "checkpoint.json").read_text())["losses"] for s in stages]
+    ctx.save_training_curves(np.concatenate(losses))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -85,29 +85,29 @@ _SOLVERS = {"dopri8": diffrax.Dopri8, "dopri5": diffrax.Dopri5, "tsit5": diffrax
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    n_train: int = 16
-    n_obs: int = 61
-    t_obs: float = 6.0
-    energy_min: float = -0.9
-    energy_max: float = 0.4
-    noise: float = 0.05
-    width: int = 64
-    depth: int = 2
-    activation: str = "tanh"
-    segment_length: int = 10
-    steps: int = 1000
-    refine_steps: int = 1000
-    learning_rate: float = 3e-3
-    refine_learning_rate: float = 1e-3
-    train_rtol: float = 1e-6
-    n_test: int = 4
-    periods: int = 100
-    saves_per_period: int = 20
-    error_periods: int = 5
-    eval_solver: str = "dopri8"
-    eval_rtol: float = 1e-10
-    eval_max_steps: int = 200_000
-    checkpoint_every: int = 250
+    n_train: int = 16  # training trajectories, energies stratified over [energy_min, energy_max]
+    n_obs: int = 61  # observations per training trajectory, uniform on [0, t_obs]
+    t_obs: float = 6.0  # observed time span of each training trajectory
+    energy_min: float = -0.9  # lowest energy H of the training and test orbits (> -1)
+    energy_max: float = 0.4  # highest energy H of the training and test orbits (< 1: librations)
+    noise: float = 0.05  # Gaussian noise std on each observed q and p
+    width: int = 64  # hidden units per layer of both MLPs
+    depth: int = 2  # hidden layers of both MLPs
+    activation: str = "tanh"  # activation of both MLPs (a sciml.nn activation name)
+    segment_length: int = 10  # intervals per multiple-shooting segment
+    steps: int = 1000  # Adam steps on the multiple-shooting loss
+    refine_steps: int = 1000  # Adam steps on whole trajectories afterwards (0 skips the stage)
+    learning_rate: float = 3e-3  # peak learning rate of the multiple-shooting stage (cosine decay to a tenth)
+    refine_learning_rate: float = 1e-3  # peak learning rate of the refinement stage (cosine decay to a hundredth)
+    train_rtol: float = 1e-6  # rtol = atol of the Tsit5 solves during training
+    n_test: int = 4  # held-out initial conditions, energies evenly inside the training range
+    periods: int = 100  # true periods of each evaluation rollout
+    saves_per_period: int = 20  # saved states per period of the rollouts
+    error_periods: int = 5  # leading periods scored by trajectory_rel_l2_*
+    eval_solver: str = "dopri8"  # diffrax solver of the evaluation rollouts
+    eval_rtol: float = 1e-10  # rtol = atol of the evaluation rollouts
+    eval_max_steps: int = 200_000  # step limit of each evaluation rollout
+    checkpoint_every: int = 250  # steps between checkpoints
 
     def __post_init__(self):
         def bad(message):
@@ -520,6 +520,24 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
         "node_config": node_config,
         "hnn_config": hnn_config,
     }
+
+
+def replot(ctx: RunContext) -> None:
+    """Redraws every plot of a finished run in `ctx.out` from `predictions.npz`, `metrics.json` and the final
+    checkpoints of the multiple-shooting and refinement stages."""
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    config = json.loads((ctx.out / "metrics.json").read_text())["config"]
+    with np.load(ctx.out / "predictions.npz") as p:
+        saved = {k: p[k] for k in p.files}
+    ctx.savefig(_plot_phase(saved["true"], saved["node"], saved["hnn"], saved["y_obs"]), "phase_portraits.png")
+    ctx.savefig(
+        _plot_energy(saved["t"], saved["energy_node"], saved["energy_hnn"], saved["energy_true"], saved["period"]),
+        "energy.png",
+    )
+    stages = ["shooting", "refine"] if config["refine_steps"] > 0 else ["shooting"]
+    losses = [json.loads((ctx.checkpoint_dir / s / "checkpoint.json").read_text())["losses"] for s in stages]
+    ctx.save_training_curves(np.concatenate(losses))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

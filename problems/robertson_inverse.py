@@ -83,20 +83,20 @@ _FAILED = 1e6
 class Config:
     """The default budget; override fields with `--set key=value`."""
 
-    n_obs: int = 41
-    t_first: float = 1e-5
-    t_end: float = 1e5
-    noise: float = 0.01
-    start_factor: float = 10.0
-    start_signs: str = "-+-"
-    steps: int = 100
-    rtol: float = 1e-6
-    atol: float = 1e-12
-    max_steps: int = 16384
-    lm_tol: float = 1e-8
-    refine: int = 5
-    explicit_max_steps: int = 10000
-    oracle: bool = True
+    n_obs: int = 41  # observation times, log-spaced on [t_first, t_end]
+    t_first: float = 1e-5  # first observation time (> 0; the initial state at t = 0 is known)
+    t_end: float = 1e5  # last observation time
+    noise: float = 0.01  # relative (multiplicative) noise std of every observed concentration
+    start_factor: float = 10.0  # factor by which each starting rate constant is off (times or divided)
+    start_signs: str = "-+-"  # per constant k1 k2 k3: + starts at k * start_factor, - at k / start_factor
+    steps: int = 100  # Levenberg-Marquardt steps at most
+    rtol: float = 1e-6  # relative tolerance of the Kvaerno5 solves
+    atol: float = 1e-12  # absolute tolerance of the Kvaerno5 solves
+    max_steps: int = 16384  # step limit of each Kvaerno5 solve
+    lm_tol: float = 1e-8  # Levenberg-Marquardt convergence tolerance
+    refine: int = 5  # evaluation-grid points per observation interval (the grid the plots and errors use)
+    explicit_max_steps: int = 10000  # step cap of the explicit Tsit5 solve, which is expected to hit it
+    oracle: bool = True  # also compute scipy's least-squares estimate from the true constants (oracle_rates)
 
     def __post_init__(self):
         who = "robertson_inverse"
@@ -454,6 +454,20 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
         "solver_steps": int(solution.num_steps),
         "explicit_solver": explicit,
     }
+
+
+def replot(ctx: RunContext) -> None:
+    """Redraws `species.png` of a finished run in `ctx.out` from `predictions.npz` and `metrics.json`.
+
+    `residuals.png` is not redrawn: the fit's weighted residuals are not kept in the run's files.
+    """
+    import json  # here, not at the top: keeps this hook's diff in one place
+
+    record = json.loads((ctx.out / "metrics.json").read_text())
+    t_reached = record["metrics"]["explicit_solver"]["t_reached"]
+    with np.load(ctx.out / "predictions.npz") as p:
+        curves = [p[k] for k in ("t", "y_true", "y_fit", "y_start", "y_explicit", "t_obs", "y_obs")]
+    ctx.savefig(_plot_species(*curves, record["config"]["start_factor"], t_reached), "species.png")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -332,3 +332,17 @@ def test_run_without_a_problem(capsys):
     _one_line_error(capsys, "PROBLEM")
     assert main(["run", "--help"]) == 0
     assert "field_regimes" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", problem_names())
+def test_run_help_explains_every_config_key(capsys, name):
+    from sciml.study import load_problem
+
+    assert main(["run", name, "--help"]) == 0
+    out = capsys.readouterr().out
+    section = out.split("config keys", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    meanings = {line.split()[0]: line.partition("  -- ")[2].strip() for line in section if line.strip()}
+    keys = [f.name for f in dataclasses.fields(load_problem(name).Config) if f.init]
+    assert set(meanings) == set(keys), out
+    unexplained = [key for key in keys if not meanings[key]]
+    assert not unexplained, f"config keys of {name} without a meaning in --help: {unexplained}"

@@ -51,6 +51,8 @@ def test_quick_run(name, tmp_path):
 
     assert (tmp_path / "model.json").exists()
     assert list(tmp_path.glob("*.png"))
+    if hasattr(module, "replot"):
+        _check_replot(tmp_path)
     # Reloadable without the problem's code: the skeleton comes from the metadata.
     # Ensembles rebuild their member axis through sciml.uq, single models through sciml.train.
     if "ensemble" in sciml.train.load_metadata(tmp_path / "model.eqx"):
@@ -60,6 +62,21 @@ def test_quick_run(name, tmp_path):
     assert reloaded is not None
     if name in _QUICK_CHECKS:
         _QUICK_CHECKS[name](record, tmp_path)
+
+
+def _check_replot(out):
+    """`sciml replot` redraws, byte for byte, the plots the run drew, from the run's files alone."""
+    drawn = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    for p in out.glob("*.png"):
+        p.unlink()
+    assert main(["replot", str(out)]) == 0
+    redrawn = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    assert redrawn, "a replot hook must redraw at least one plot"
+    assert set(redrawn) <= set(drawn), f"replot drew plots the run did not: {set(redrawn) - set(drawn)}"
+    changed = [n for n in redrawn if redrawn[n] != drawn[n]]
+    assert not changed, f"replot drew these plots differently from the run: {changed}"
+    for name in set(drawn) - set(redrawn):  # the ones the hook cannot redraw, for the checks that follow
+        (out / name).write_bytes(drawn[name])
 
 
 _REAL_FIT = field_regimes.fit
