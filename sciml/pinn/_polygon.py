@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from ._domain import AbstractDomain
+from ._domain import AbstractShape
 
 
-class Polygon(AbstractDomain):
+class Polygon(AbstractShape):
     """A simple (non-self-intersecting) polygon in the plane, convex or not.
 
     `contains` and `signed_distance` (positive inside) are exact: the distance to the
@@ -73,6 +73,15 @@ class Polygon(AbstractDomain):
     def area(self) -> float:
         """The enclosed area."""
         return abs(_signed_area(np.asarray(self.vertices)))
+
+    @property
+    def volume(self) -> float:
+        return self.area
+
+    @property
+    def boundary_measure(self) -> float:
+        v = np.asarray(self.vertices)
+        return float(np.sum(np.sqrt(np.sum((np.roll(v, -1, axis=0) - v) ** 2, axis=1))))
 
     @property
     def interior_fraction(self) -> float:
