@@ -322,11 +322,31 @@ def test_mesh_3d_cube(tmp_path, getkey):
     assert np.all(_vmap(domain.contains, sample(domain, getkey())))
 
 
+def test_mesh_cell_sets_and_constructor_tags(getkey):
+    meshio = pytest.importorskip("meshio")
+    points, cells, bottom = _cube_mesh(1)
+    lid = bottom.copy()
+    lid_points = points[lid]
+    lid = np.array([[int(np.flatnonzero(np.all(points == q + [0, 0, 1], axis=1))[0]) for q in f] for f in lid_points])
+    mesh = meshio.Mesh(points, [("tetra", cells), ("triangle", np.concatenate([bottom, lid]))])
+    mesh.cell_sets = {"lid": [None, np.array([2, 3])], "floor": [np.array([], int), np.array([0, 1])]}
+    domain = pinn.MeshDomain.from_meshio(mesh)
+    assert set(domain.tag_names) == {"lid", "floor"}
+    for name, z, normal in (("lid", 1.0, 1.0), ("floor", 0.0, -1.0)):
+        x, n = (np.asarray(a) for a in domain.boundary_part(name).sample_boundary(getkey(), 50))
+        np.testing.assert_allclose(x[:, 2], z, atol=1e-12)
+        np.testing.assert_allclose(n[:, 2], normal, atol=1e-12)
+    same = pinn.MeshDomain(points, cells, {"lid": lid})
+    np.testing.assert_allclose(same.boundary_part("lid").sample_boundary(getkey(), 20)[0][:, 2], 1.0, atol=1e-12)
+
+
 def test_mesh_errors():
     points, cells, left = _square_mesh(2)
     with pytest.raises(ValueError, match=r"cells must be integers of shape \(c, 3\)"):
         pinn.MeshDomain(points, cells[:, :2])
     with pytest.raises(ValueError, match="tag 'wall'"):
         pinn.MeshDomain(points, cells, {"wall": np.array([[0, 4]])})  # a diagonal, not a boundary edge
+    with pytest.raises(ValueError, match="no triangles or tetrahedra"):
+        pinn.MeshDomain.from_meshio(pytest.importorskip("meshio").Mesh(points, [("line", left)]))
     with pytest.raises(TypeError, match="shape"):
         pinn.Union(pinn.MeshDomain(points, cells, {"left": left}).boundary_part("left"), pinn.Disk())

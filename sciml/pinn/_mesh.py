@@ -138,17 +138,33 @@ class MeshDomain(AbstractShape):
         """
         import meshio
 
-        mesh = meshio.read(path)
+        return cls.from_meshio(meshio.read(path), who=str(path))
+
+    @classmethod
+    def from_meshio(cls, mesh, *, who: str = "a meshio.Mesh") -> "MeshDomain":
+        """The domain of a `meshio.Mesh` in memory (as read, or made by `pygmsh`); see `from_file`.
+
+        **Arguments:**
+
+        - `mesh`: the `meshio.Mesh`.
+        - `who`: where the mesh came from, for error messages.
+
+        **Returns:**
+
+        The domain.
+
+        **Raises:**
+
+        `ValueError` as `from_file`.
+        """
         types = [block.type for block in mesh.cells]
         cell_type, facet_type = ("tetra", "triangle") if "tetra" in types else ("triangle", "line")
         if cell_type not in types:
-            raise ValueError(
-                f"MeshDomain.from_file: {path} holds no triangles or tetrahedra, only {sorted(set(types))}"
-            )
+            raise ValueError(f"MeshDomain: {who} holds no triangles or tetrahedra, only {sorted(set(types))}")
         points = np.asarray(mesh.points, np.float64)
         if cell_type == "triangle" and points.shape[1] == 3:
             if np.ptp(points[:, 2]) > 0:
-                raise ValueError(f"MeshDomain.from_file: {path} is a triangle mesh not in a plane z = const")
+                raise ValueError(f"MeshDomain: {who} is a triangle mesh not in a plane z = const")
             points = points[:, :2]
         cells = np.concatenate([b.data for b in mesh.cells if b.type == cell_type])
         tags: dict[str, list[np.ndarray]] = {}
@@ -163,7 +179,7 @@ class MeshDomain(AbstractShape):
                     name = names.get(int(tag), str(int(tag)))
                     if name not in mesh.cell_sets:  # meshio also lists named groups as cell sets
                         tags.setdefault(name, []).append(block.data[ids == tag])
-        return cls(points, cells, {k: np.concatenate(v) for k, v in tags.items()}, who=str(path))
+        return cls(points, cells, {k: np.concatenate(v) for k, v in tags.items()}, who=who)
 
     @property
     def dim(self) -> int:
