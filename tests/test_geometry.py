@@ -48,6 +48,10 @@ def test_difference_membership_and_distance(holed):
     r = _vmap(holed.distance, points)
     np.testing.assert_allclose(r[[2, 5]], 0.0, atol=1e-12)
     np.testing.assert_array_equal(np.sign(r[[0, 1, 3, 4, 6]]), [-1, 1, -1, -1, 1])
+    # Smooth inside, unlike the signed distance: no kink across the box's diagonal.
+    below, above = jnp.array([0.3 + 1e-7, 0.3]), jnp.array([0.3, 0.3 + 1e-7])
+    assert np.linalg.norm(jax.grad(holed.distance)(below) - jax.grad(holed.distance)(above)) < 1e-5
+    assert np.linalg.norm(jax.grad(holed.signed_distance)(below) - jax.grad(holed.signed_distance)(above)) > 1
     assert holed.volume == pytest.approx(4 - math.pi / 4, rel=2e-3)
     assert holed.boundary_measure == pytest.approx(8 + math.pi, rel=2e-3)
 

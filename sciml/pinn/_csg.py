@@ -27,6 +27,30 @@ def _r_and(f: Array, g: Array) -> Array:
     return f + g - root
 
 
+def _smooth_signed(shape: AbstractShape, x: Array) -> Array:
+    """A smooth function of one sign with `shape.signed_distance`, of unit slope on the boundary."""
+    from ._box import Box, Interval
+    from ._disk import Disk
+    from ._shapes import Ball, Cylinder
+
+    if isinstance(shape, (Box, Interval)):
+        lo, hi = (jnp.asarray(v, x.dtype) for v in (shape.bounding_box()))
+        slabs = (x - lo) * (hi - x) / (hi - lo)
+        out = slabs[0]
+        for i in range(1, x.shape[0]):
+            out = _r_and(out, slabs[i])
+        return out
+    if isinstance(shape, (Disk, Ball)):
+        return (shape.radius**2 - jnp.sum((x - jnp.asarray(shape.center, x.dtype)) ** 2)) / (2 * shape.radius)
+    if isinstance(shape, Cylinder):
+        z, p = shape._split(x)
+        radial = (shape.radius**2 - jnp.sum(p**2)) / (2 * shape.radius)
+        return _r_and(radial, (z - shape.lo) * (shape.hi - z) / (shape.hi - shape.lo))
+    if isinstance(shape, _AbstractComposition):
+        return shape.distance(x)
+    return shape.signed_distance(x)
+
+
 class _AbstractComposition(AbstractShape):
     """Two shapes `a`, `b` combined into a closed shape; the concrete classes say how.
 
@@ -147,16 +171,19 @@ class _AbstractComposition(AbstractShape):
     def distance(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         """The approximate distance function for hard constraints: Rvachev's R0 combination.
 
-        The operands' signed distances joined by R-functions (`f + g -/+ sqrt(f^2 + g^2)`):
+        Smooth signed functions of the operands, joined by R-functions (`f + g -/+ sqrt(f^2 + g^2)`):
         zero on the boundary, positive inside, unit slope across the boundary away from
-        corners, and smooth wherever the operands' distances are, unlike `signed_distance`.
+        corners. Boxes, disks, balls, cylinders and compositions enter through smooth
+        polynomials (e.g. `(R^2 - |x - c|^2) / 2R`, and `(x - lo)(hi - x) / (hi - lo)` per axis),
+        so the result is smooth inside where `signed_distance` has kinks (on a box's
+        diagonals); polygons and meshes enter through their exact, kinked signed distance.
 
         ??? cite
 
             V. Shapiro, "Semi-analytic geometry with R-functions", Acta Numerica 16 (2007) 239-303.
         """
         self.check_point(x, f"{type(self).__name__}.distance")
-        return self._r_combine(self.a.signed_distance(x), self.b.signed_distance(x))
+        return self._r_combine(_smooth_signed(self.a, x), _smooth_signed(self.b, x))
 
     def _tolerance(self, dtype) -> tuple[float, float]:
         lo, hi = self.bounding_box()
