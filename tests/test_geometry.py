@@ -75,6 +75,9 @@ def test_difference_sampling(holed, sampler, getkey):
     expected_face = np.where(xb <= 1e-12, -1.0, np.where(xb >= 2 - 1e-12, 1.0, 0.0))
     np.testing.assert_allclose(nb[on_face], expected_face[on_face], atol=1e-12)
     assert abs(np.mean(on_circle) - math.pi / (8 + math.pi)) < 0.03
+    # Off the box's four corners (where the gradient is not defined), -grad distance is the normal.
+    smooth = np.max(np.minimum(np.abs(xb), np.abs(2 - xb)), axis=1) > 1e-6
+    np.testing.assert_allclose(jax.vmap(jax.grad(holed.distance))(xb[smooth]), -nb[smooth], atol=1e-9)
     assert len(np.unique(xb, axis=0)) == 2000
 
 
@@ -151,6 +154,9 @@ def test_polygon_with_holes(getkey):
     np.testing.assert_allclose(_vmap(domain.signed_distance, x), 0.0, atol=1e-12)
     assert np.all(_vmap(domain.signed_distance, x - 1e-3 * n) > 0)
     assert np.all(_vmap(domain.signed_distance, x + 1e-3 * n) < 1e-3 * (1 + 1e-9))
+    # On the boundary, the gradients a Neumann condition takes are the inward normals, not NaN.
+    for f in (domain.signed_distance, domain.distance):
+        np.testing.assert_allclose(jax.vmap(jax.grad(f))(x[:50]), -n[:50], atol=1e-9)
     with pytest.raises(ValueError, match="hole 0 is not strictly inside the outer ring"):
         pinn.polygon_with_holes([(0, 0), (4, 0), (4, 4), (0, 4)], [[(3, 1), (5, 1), (5, 2)]])
     with pytest.raises(ValueError, match="apart from hole 1"):
