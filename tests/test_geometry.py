@@ -174,6 +174,7 @@ def test_box_3d(getkey):
     on_lo, on_hi = np.abs(x - lo) <= 1e-12, np.abs(x - hi) <= 1e-12
     assert np.all(np.sum(on_lo | on_hi, axis=1) >= 1)
     np.testing.assert_allclose(n, on_hi.astype(float) - on_lo.astype(float), atol=1e-12)
+    np.testing.assert_allclose(jax.vmap(jax.grad(box.signed_distance))(x), -n, atol=1e-12)
     # Faces x2 = const hold 2 * 2 of the 22 of surface.
     assert abs(np.mean(np.abs(n[:, 2]) == 1) - 4 / 22) < 0.03
     np.testing.assert_allclose(
@@ -194,6 +195,7 @@ def test_ball(dim, getkey):
     xb, nb = (np.asarray(a) for a in ball.sample_boundary(getkey(), 1000, "uniform"))
     np.testing.assert_allclose(np.linalg.norm(xb - center, axis=1), 2.0, atol=1e-12)
     np.testing.assert_allclose(nb, (xb - center) / 2.0, atol=1e-12)
+    np.testing.assert_allclose(jax.vmap(jax.grad(ball.signed_distance))(xb), -nb, atol=1e-12)
     # Uniform on the sphere: every coordinate's mean direction vanishes.
     assert np.all(np.abs(np.mean(nb, axis=0)) < 0.1)
     np.testing.assert_allclose(_vmap(ball.signed_distance, [center, center + 3.0 / math.sqrt(dim)]), [2.0, -1.0])
@@ -214,6 +216,8 @@ def test_cylinder(axis, getkey):
     expected[:, others] = np.where(side[:, None], p / 0.5, 0)
     expected[:, axis] = np.where(side, 0, np.sign(z - 1))
     np.testing.assert_allclose(n, expected, atol=1e-12)
+    edge = (np.abs(rho - 0.5) < 1e-6) & ((z < 1e-6) | (z > 2 - 1e-6))  # rims: no gradient there
+    np.testing.assert_allclose(jax.vmap(jax.grad(cyl.signed_distance))(x)[~edge], -n[~edge], atol=1e-9)
     assert abs(np.mean(side) - 2 / 2.5) < 0.03  # lateral 2 pi R h of 2 pi R (h + R)
     xi = np.asarray(cyl.sample_interior(getkey(), 500))
     assert np.all(_vmap(cyl.contains, xi))
@@ -268,10 +272,13 @@ def test_mesh_2d_from_gmsh_file(tmp_path, getkey):
     far = np.min(np.linalg.norm(np.asarray(xb)[:, None] - np.asarray(l_shape.vertices)[None], axis=2), axis=1) > 0.02
     assert np.all(_vmap(l_shape.signed_distance, (xb + 0.01 * nb)[far]) < 0)
     assert np.all(_vmap(l_shape.signed_distance, (xb - 0.01 * nb)[far]) > 0)
+    grads = np.asarray(jax.vmap(jax.grad(domain.signed_distance))(xb))
+    np.testing.assert_allclose(grads[far], -np.asarray(nb)[far], atol=1e-9)
     inlet = domain.boundary_part("inlet")
     xi, ni = (np.asarray(a) for a in inlet.sample_boundary(getkey(), 200))
     np.testing.assert_allclose(xi[:, 0], -1.0, atol=1e-12)
     np.testing.assert_allclose(ni, np.tile([-1.0, 0.0], (200, 1)), atol=1e-12)
+    np.testing.assert_allclose(jax.vmap(jax.grad(inlet.distance))(xi), -ni, atol=1e-9)
     np.testing.assert_allclose(_vmap(inlet.distance, [(-1.0, 0.3), (0.5, -0.5), (-0.5, 0.5)]), [0.0, 1.5, 0.5])
     with pytest.raises(ValueError, match="unknown boundary tag 'outlet'; the mesh's tags: 'inlet'"):
         domain.boundary_part("outlet")
@@ -328,6 +335,7 @@ def test_mesh_3d_cube(tmp_path, getkey):
     xp, npart = (np.asarray(a) for a in domain.boundary_part("bottom").sample_boundary(getkey(), 200))
     np.testing.assert_allclose(xp[:, 2], 0.0, atol=1e-12)
     np.testing.assert_allclose(npart, np.tile([0.0, 0.0, -1.0], (200, 1)), atol=1e-12)
+    np.testing.assert_allclose(jax.vmap(jax.grad(domain.distance))(xp), -npart, atol=1e-9)
     sample = eqx.filter_jit(lambda d, k: d.sample_interior(k, 16))
     assert np.all(_vmap(domain.contains, sample(domain, getkey())))
 

@@ -31,7 +31,8 @@ def _signed_distance(lo, hi, x):
     lo, hi = jnp.asarray(lo, x.dtype), jnp.asarray(hi, x.dtype)
     # The exact Euclidean signed distance: q > 0 measures how far outside each slab x is.
     q = jnp.abs(x - (lo + hi) / 2) - (hi - lo) / 2
-    return -(safe_norm(jnp.maximum(q, 0)) + jnp.minimum(jnp.max(q), 0))
+    # Inside and on the faces -max(q), so the gradient on a face is its inward normal.
+    return -jnp.where(jnp.max(q) > 0, safe_norm(jnp.maximum(q, 0)), jnp.max(q))
 
 
 def _interior(lo, hi, u):

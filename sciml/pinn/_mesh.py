@@ -245,14 +245,27 @@ class MeshDomain(AbstractShape):
         tol = math.sqrt(float(jnp.finfo(x.dtype).eps))
         return jnp.any(jnp.all(lam >= -tol, axis=1) & (jnp.sum(lam, axis=1) <= 1 + tol))
 
-    def _unsigned(self, x: Array, name: str | None) -> Array:
-        corners = jnp.asarray(self.points.array[self._facet_rows(name)], x.dtype)
-        return jnp.min(_point_simplex_distance(x, corners))
+    def _signed(self, x: Array, name: str | None) -> Array:
+        """The distance to the boundary facets (or those of one tag), positive in the domain."""
+        rows = self._facet_rows(name)
+        corners = jnp.asarray(self.points.array[rows], x.dtype)
+        distances = _point_simplex_distance(x, corners)
+        d = jnp.min(distances)
+        # Where the nearest point is inside a facet, the signed distance is its plane's: the same
+        # value, with a gradient (the inward normal) on the facet itself, as Neumann data needs.
+        normals = jnp.asarray(_facet_normals(self.points.array[rows]), x.dtype)
+        plane = -jnp.sum(normals * (x[None, :] - corners[:, 0]), axis=1)
+        nearest = jnp.argmin(
+            jnp.where(
+                jnp.abs(jnp.abs(plane) - distances) <= 16 * jnp.finfo(x.dtype).eps * (1 + d), jnp.abs(plane), jnp.inf
+            )
+        )
+        on_facet = jnp.abs(jnp.abs(plane[nearest]) - d) <= 16 * jnp.finfo(x.dtype).eps * (1 + d)
+        return jnp.where(on_facet, plane[nearest], jnp.where(self.contains(x), d, -d))
 
     def signed_distance(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         self.check_point(x, "MeshDomain.signed_distance")
-        d = self._unsigned(x, None)
-        return jnp.where(self.contains(x), d, -d)
+        return self._signed(x, None)
 
     def distance(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         self.check_point(x, "MeshDomain.distance")
@@ -271,8 +284,8 @@ class MeshBoundaryPart(AbstractDomain):
 
     Interior sampling and `contains` are the mesh's; boundary sampling draws on the tagged
     facets only, with outward normals; `distance` is the Euclidean distance to the part
-    (zero exactly on it, positive elsewhere in the domain), the factor a hard constraint on
-    that part needs. Not a shape: compose the meshes, then select.
+    (zero exactly on it, positive elsewhere in the domain, negative outside), the factor a
+    hard constraint on that part needs. Not a shape: compose the meshes, then select.
     """
 
     mesh: MeshDomain
@@ -311,7 +324,7 @@ class MeshBoundaryPart(AbstractDomain):
 
     def distance(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         self.check_point(x, "MeshBoundaryPart.distance")
-        return self.mesh._unsigned(x, self.name)
+        return self.mesh._signed(x, self.name)
 
     def interior_from_unit(self, u: Float[Array, " n d"]) -> tuple[Float[Array, " n d"], Bool[Array, " n"]]:
         return self.mesh.interior_from_unit(u)

@@ -205,7 +205,8 @@ class Cylinder(AbstractShape):
         self.check_point(x, "Cylinder.signed_distance")
         z, p = self._split(x)
         q = jnp.stack([safe_norm(p) - self.radius, jnp.abs(z - (self.lo + self.hi) / 2) - (self.hi - self.lo) / 2])
-        return -(safe_norm(jnp.maximum(q, 0)) + jnp.minimum(jnp.max(q), 0))
+        # Inside and on the surface -max(q), so the gradient there is the inward normal.
+        return -jnp.where(jnp.max(q) > 0, safe_norm(jnp.maximum(q, 0)), jnp.max(q))
 
     def _place(self, z: Array, p: Array) -> Array:
         a, b = self.center
