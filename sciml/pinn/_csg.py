@@ -104,7 +104,7 @@ class _AbstractComposition(AbstractShape):
         if a.dim != b.dim:
             raise ValueError(f"{name}: operands of dimensions {a.dim} and {b.dim}; both must have the same")
         self.a, self.b = a, b
-        self._volume, self._kept, self._tries = 1.0, (1.0, 1.0), 1
+        self._volume, self._kept, self._tries = 1.0, (1.0, 1.0), 1  # placeholders until estimated below
         lo, hi = self.bounding_box()
         if not all(x < y for x, y in zip(lo, hi)):
             raise ValueError(f"{name}: the result is empty (the operands' bounding boxes do not overlap)")
@@ -116,11 +116,8 @@ class _AbstractComposition(AbstractShape):
             fraction, kept_a, kept_b = (float(v) for v in _estimate(self, u_in, u_a, u_b))
         if fraction == 0:
             raise ValueError(f"{name}: the result is empty, or under {1 / _ESTIMATE_POINTS:.0e} of its box")
-        kept = (kept_a, kept_b)
-        self._volume = fraction * box
-        self._kept = (kept[0], kept[1])
-        measures = (a.boundary_measure, b.boundary_measure)
-        accept = (kept[0] * measures[0] + kept[1] * measures[1]) / sum(measures)
+        self._volume, self._kept = fraction * box, (kept_a, kept_b)
+        accept = self.boundary_measure / (a.boundary_measure + b.boundary_measure)
         if accept < 0.01:
             raise ValueError(
                 f"{name}: the result's boundary is {accept:.1%} of its operands' boundaries, too little to "
