@@ -13,6 +13,7 @@ from ._conditions import (
     Periodic as Periodic,
 )
 from ._constraints import HardConstraint as HardConstraint
+from ._csg import Difference as Difference, Intersection as Intersection, Union as Union
 from ._derivatives import (
     AbstractDerivativeMethod as AbstractDerivativeMethod,
     derivative as derivative,
@@ -27,7 +28,7 @@ from ._derivatives import (
     TrialFunction as TrialFunction,
 )
 from ._disk import Disk as Disk
-from ._domain import AbstractDomain as AbstractDomain
+from ._domain import AbstractDomain as AbstractDomain, AbstractShape as AbstractShape
 from ._least_squares import (
     AbstractLeastSquaresStage as AbstractLeastSquaresStage,
     GaussNewton as GaussNewton,
@@ -35,6 +36,7 @@ from ._least_squares import (
     subset_points as subset_points,
 )
 from ._loss import make_loss as make_loss, PINNLoss as PINNLoss
+from ._mesh import MeshBoundaryPart as MeshBoundaryPart, MeshDomain as MeshDomain
 from ._model import PINN as PINN
 from ._optax_stages import (
     AbstractOptaxStage as AbstractOptaxStage,
@@ -51,6 +53,7 @@ from ._resampling import (
     Resample as Resample,
 )
 from ._sampling import unit_cube as unit_cube
+from ._shapes import Ball as Ball, Cylinder as Cylinder, polygon_with_holes as polygon_with_holes
 from ._space_time import SpaceTime as SpaceTime
 from ._stage import AbstractStage as AbstractStage, StageOutput as StageOutput
 from ._stage_config import stage_from_config as stage_from_config

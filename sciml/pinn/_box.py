@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from ._domain import AbstractDomain, as_floats
+from ._domain import AbstractShape, as_floats, safe_norm
 
 
 def _contains(lo, hi, x):
@@ -25,6 +25,14 @@ def _distance(lo, hi, x):
     for i in range(1, x.shape[0]):
         out = out * bumps[i]
     return out
+
+
+def _signed_distance(lo, hi, x):
+    lo, hi = jnp.asarray(lo, x.dtype), jnp.asarray(hi, x.dtype)
+    # The exact Euclidean signed distance: q > 0 measures how far outside each slab x is.
+    q = jnp.abs(x - (lo + hi) / 2) - (hi - lo) / 2
+    # Inside and on the faces -max(q), so the gradient on a face is its inward normal.
+    return -jnp.where(jnp.max(q) > 0, safe_norm(jnp.maximum(q, 0)), jnp.max(q))
 
 
 def _interior(lo, hi, u):
@@ -57,7 +65,7 @@ def _boundary(lo, hi, u):
     return points, normals
 
 
-class Box(AbstractDomain):
+class Box(AbstractShape):
     """The box `[lo_0, hi_0] x ... x [lo_{d-1}, hi_{d-1}]` (a rectangle for `d = 2`).
 
     Interior samples map the unit cube affinely (no rejection), boundary samples choose
@@ -106,6 +114,20 @@ class Box(AbstractDomain):
         self.check_point(x, "Box.distance")
         return _distance(self.lo, self.hi, x)
 
+    @property
+    def volume(self) -> float:
+        return float(np.prod(np.subtract(self.hi, self.lo)))
+
+    @property
+    def boundary_measure(self) -> float:
+        widths = np.subtract(self.hi, self.lo)
+        return 2.0 if self.dim == 1 else float(2 * sum(np.prod(np.delete(widths, a)) for a in range(self.dim)))
+
+    def signed_distance(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+        """The exact Euclidean signed distance to the faces, positive inside."""
+        self.check_point(x, "Box.signed_distance")
+        return _signed_distance(self.lo, self.hi, x)
+
     def interior_from_unit(self, u: Float[Array, " n d"]) -> tuple[Float[Array, " n d"], Bool[Array, " n"]]:
         return _interior(self.lo, self.hi, u)
 
@@ -113,7 +135,7 @@ class Box(AbstractDomain):
         return _boundary(self.lo, self.hi, u)
 
 
-class Interval(AbstractDomain):
+class Interval(AbstractShape):
     """The interval `[lo, hi]`, whose points have shape `(1,)`.
 
     Boundary samples are the two end points, each drawn with probability one half;
@@ -159,6 +181,19 @@ class Interval(AbstractDomain):
     def distance(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         self.check_point(x, "Interval.distance")
         return _distance((self.lo,), (self.hi,), x)
+
+    @property
+    def volume(self) -> float:
+        return self.hi - self.lo
+
+    @property
+    def boundary_measure(self) -> float:
+        return 2.0
+
+    def signed_distance(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+        """The exact signed distance `min(x - lo, hi - x)`."""
+        self.check_point(x, "Interval.signed_distance")
+        return _signed_distance((self.lo,), (self.hi,), x)
 
     def interior_from_unit(self, u: Float[Array, " n d"]) -> tuple[Float[Array, " n d"], Bool[Array, " n"]]:
         return _interior((self.lo,), (self.hi,), u)

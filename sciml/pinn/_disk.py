@@ -7,10 +7,10 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from ._domain import AbstractDomain, as_floats
+from ._domain import AbstractShape, as_floats, safe_norm
 
 
-class Disk(AbstractDomain):
+class Disk(AbstractShape):
     """The closed disk `|x - center| <= radius` in the plane.
 
     Interior samples use the area-preserving map `r = R sqrt(u_0)`, `theta = 2 pi u_1`,
@@ -68,6 +68,19 @@ class Disk(AbstractDomain):
     def distance(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         self.check_point(x, "Disk.distance")
         return (self.radius**2 - jnp.sum(self._offset(x) ** 2)) / self.radius**2
+
+    @property
+    def volume(self) -> float:
+        return math.pi * self.radius**2
+
+    @property
+    def boundary_measure(self) -> float:
+        return 2 * math.pi * self.radius
+
+    def signed_distance(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+        """The exact Euclidean signed distance `R - |x - center|`, positive inside."""
+        self.check_point(x, "Disk.signed_distance")
+        return self.radius - safe_norm(self._offset(x))
 
     def interior_from_unit(self, u: Float[Array, " n d"]) -> tuple[Float[Array, " n d"], Bool[Array, " n"]]:
         r = self.radius * jnp.sqrt(u[:, 0])

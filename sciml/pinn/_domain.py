@@ -142,3 +142,49 @@ def as_floats(values, size: int | None, who: str, name: str) -> tuple[float, ...
     if size is not None and len(flat) != size:
         raise ValueError(f"{who}: {name} must have {size} entries, got {len(flat)}")
     return flat
+
+
+class AbstractShape(AbstractDomain):
+    """A spatial domain that knows its measures and its signed distance, so it can be composed.
+
+    Shapes combine into new shapes with `a | b` ([`sciml.pinn.Union`][]), `a & b`
+    ([`sciml.pinn.Intersection`][]) and `a - b` ([`sciml.pinn.Difference`][]).
+    """
+
+    @property
+    @abc.abstractmethod
+    def volume(self) -> float:
+        """The interior measure (length, area or volume)."""
+
+    @property
+    @abc.abstractmethod
+    def boundary_measure(self) -> float:
+        """The boundary measure (number of end points, perimeter or surface area)."""
+
+    @abc.abstractmethod
+    def signed_distance(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+        """A signed distance to the boundary at one point: zero on it, positive inside, negative outside."""
+
+    def __or__(self, other: "AbstractShape") -> "AbstractShape":
+        from ._csg import Union
+
+        return Union(self, other)
+
+    def __and__(self, other: "AbstractShape") -> "AbstractShape":
+        from ._csg import Intersection
+
+        return Intersection(self, other)
+
+    def __sub__(self, other: "AbstractShape") -> "AbstractShape":
+        from ._csg import Difference
+
+        return Difference(self, other)
+
+
+def safe_norm(v: Array, axis: int = -1) -> Array:
+    """The Euclidean norm along `axis`, with a zero (not NaN) gradient at the origin."""
+    import jax.numpy as jnp
+
+    s = jnp.sum(v**2, axis=axis)
+    positive = s > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, s, 1)), 0)

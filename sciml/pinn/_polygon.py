@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from ._domain import AbstractDomain
+from ._domain import AbstractShape, safe_norm
 
 
-class Polygon(AbstractDomain):
+class Polygon(AbstractShape):
     """A simple (non-self-intersecting) polygon in the plane, convex or not.
 
     `contains` and `signed_distance` (positive inside) are exact: the distance to the
@@ -75,6 +75,15 @@ class Polygon(AbstractDomain):
         return abs(_signed_area(np.asarray(self.vertices)))
 
     @property
+    def volume(self) -> float:
+        return self.area
+
+    @property
+    def boundary_measure(self) -> float:
+        v = np.asarray(self.vertices)
+        return float(np.sum(np.sqrt(np.sum((np.roll(v, -1, axis=0) - v) ** 2, axis=1))))
+
+    @property
     def interior_fraction(self) -> float:
         lo, hi = self.bounding_box()
         return self.area / ((hi[0] - lo[0]) * (hi[1] - lo[1]))
@@ -104,7 +113,7 @@ class Polygon(AbstractDomain):
         e = q - p
         s = jnp.clip(jnp.sum((x[None, :] - p) * e, axis=1) / jnp.sum(e**2, axis=1), 0, 1)
         nearest = p + s[:, None] * e
-        return jnp.min(jnp.sqrt(jnp.sum((x[None, :] - nearest) ** 2, axis=1)))
+        return jnp.min(safe_norm(x[None, :] - nearest, axis=1))
 
     def signed_distance(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         """The exact Euclidean distance to the boundary, positive inside and negative outside.
@@ -123,7 +132,16 @@ class Polygon(AbstractDomain):
         """
         self.check_point(x, "Polygon.signed_distance")
         d = self._edge_distance(x)
-        return jnp.where(self._inside(x), d, -d)
+        # Where the nearest point is inside an edge, the signed distance is that edge line's
+        # (positive on the left of a counter-clockwise edge): same value, and a gradient (the
+        # inward normal) even on the edge itself, where that of |x - nearest| is undefined.
+        p, q = self._edges(x.dtype)
+        e = q - p
+        s = jnp.sum((x[None, :] - p) * e, axis=1) / jnp.sum(e**2, axis=1)
+        line = ((x[0] - p[:, 0]) * e[:, 1] - (x[1] - p[:, 1]) * e[:, 0]) / -jnp.sqrt(jnp.sum(e**2, axis=1))
+        nearest = jnp.argmin(jnp.where((s > 0) & (s < 1), jnp.abs(line), jnp.inf))
+        on_edge = jnp.abs(jnp.abs(line[nearest]) - d) <= 16 * jnp.finfo(x.dtype).eps * (1 + d)
+        return jnp.where(on_edge, line[nearest], jnp.where(self._inside(x), d, -d))
 
     def contains(self, x: Float[Array, " d"]) -> Bool[Array, ""]:
         self.check_point(x, "Polygon.contains")
