@@ -15,8 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import problems
-from sciml.study import collect_runs, render_results, render_summary, replace_generated
+from sciml.study import collect_runs, load_problem, problem_names, render_results, render_summary, replace_generated
 
 
 def write_results(
@@ -34,7 +33,7 @@ def write_results(
     a file without the two markers; nothing is written then.
     """
     records = collect_runs(run_dirs, include_quick=include_quick)
-    modules = {name: problems.load(name) for name in problems.available()}
+    modules = {name: load_problem(name) for name in problem_names()}
     unknown = sorted({r["problem"] for r in records} - set(modules))
     if unknown:
         raise ValueError(f"runs of unregistered problems {unknown}; registered: {', '.join(modules)}")
