@@ -44,7 +44,7 @@ import optax
 
 from problems import burgers_pinn
 from sciml import pinn
-from sciml.train import fit
+from sciml.train import Execution, fit, Logging, make_optimizer
 
 
 METHODS = {
@@ -182,14 +182,12 @@ def _run_stage(model, loss, state, stage, stage_key, sink, check_budget):
         model,
         wrapped,
         None,
-        stage,
+        make_optimizer(stage, steps=steps),
         steps=steps,
         key=stage_key,
         state=state,
-        quiet=True,
-        on_nonfinite="skip" if name == "lbfgs" else "raise",
-        callback=check_budget,
-        log_every=50,
+        logging=Logging(quiet=True, callback=check_budget, every=50),
+        execution=Execution(on_nonfinite="skip" if name == "lbfgs" else "raise"),
     )
     return result.model, result.state
 

@@ -67,8 +67,11 @@ def _hand_written(model, data, optim, steps, key):
     return eqx.combine(params, static)
 
 
+_QUIET = sciml.train.Logging(quiet=True)
+
+
 def _with_fit(model, data, optim, steps, key):
-    res = sciml.train.fit(model, _loss, data, optim, steps=steps, key=key, batch_size=64, quiet=True)
+    res = sciml.train.fit(model, _loss, data, optim, steps=steps, key=key, batch_size=64, logging=_QUIET)
     jax.block_until_ready(res.model)
     return res.model
 

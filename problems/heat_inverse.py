@@ -99,7 +99,7 @@ import sciml.nn
 from sciml import pinn
 from sciml.nn import Positive
 from sciml.study import RunContext
-from sciml.train import count_parameters, fit
+from sciml.train import Checkpointing, count_parameters, Execution, fit, Logging, make_optimizer, Validation
 
 
 DESCRIPTION = "Inverse heat equation: a PINN recovers the diffusivity from 50 sensors with 1% noise, vs a scipy oracle"
@@ -294,19 +294,14 @@ def train(
             model,
             stage_loss,
             None,
-            optimizer,
+            make_optimizer(optimizer, steps=steps),
             steps=steps,
             key=jr.fold_in(key, i),
             state=state,
-            val_data=probe,
-            val_every=min(config.track_every, steps),
-            metrics=_track_k,
-            monitor="k",
-            checkpoint_dir=root / f"{i}-{name}",
-            resume=ctx.resume,
-            quiet=ctx.quiet,
-            desc=f"heat {name}",
-            on_nonfinite="skip" if name == "lbfgs" else "raise",
+            validation=Validation(probe, every=min(config.track_every, steps), metrics=_track_k, monitor="k"),
+            checkpointing=Checkpointing(root / f"{i}-{name}", resume=ctx.resume),
+            logging=Logging(quiet=ctx.quiet, desc=f"heat {name}"),
+            execution=Execution(on_nonfinite="skip" if name == "lbfgs" else "raise"),
         )
         model, state = result.model, result.state
         offset = iterations[-1] if iterations else 0

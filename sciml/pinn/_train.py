@@ -12,7 +12,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
-from ..train import fit
+from ..train import Checkpointing, Execution, fit, Logging, make_optimizer
 from ._least_squares import least_squares_stage
 from ._loss import PINNLoss
 from ._model import PINN
@@ -190,19 +190,15 @@ def train(
                 model,
                 stage_loss,
                 None,
-                optimizer,
+                make_optimizer(optimizer, steps=steps),
                 steps=steps,
                 key=stage_key,
                 state=state,
-                checkpoint_dir=folder,
-                resume=resume,
-                quiet=quiet,
-                log_every=log_every,
-                callback=callback,
-                desc=f"pinn {name}",
+                checkpointing=None if folder is None else Checkpointing(folder, resume=resume),
+                logging=Logging(every=log_every, quiet=quiet, callback=callback, desc=f"pinn {name}"),
                 # A line search that reaches a zero step at machine precision can produce
                 # a non-finite curvature pair; skipping that update is the right answer.
-                on_nonfinite="skip" if name == "lbfgs" else "raise",
+                execution=Execution(on_nonfinite="skip" if name == "lbfgs" else "raise"),
             )
             model, state = result.model, result.state
             stage_losses = list(result.losses)

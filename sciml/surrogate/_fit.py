@@ -18,7 +18,7 @@ from .._misc import to_jsonable, versions, write_json
 from ..data import BatchStream, fit_normaliser, fit_stream, load, Samples, SimulationData, split_indices
 from ..nn import Normaliser
 from ..study import RunContext
-from ..train import count_parameters, fit
+from ..train import Checkpointing, count_parameters, fit, Logging, make_optimizer, Validation
 from ._config import config_dict, FitConfig, model_config, parse_fit_config, parse_model_overrides, split_overrides
 from ._evaluate import error_metrics, loss, metrics, predict_pairs, predict_trajectories
 from ._model import Surrogate
@@ -183,41 +183,38 @@ def _fit(data, data_path, config, name, user_model, out, seed, quiet, resume, tr
     }
     if config.clip_norm is not None:
         optimizer["clip_norm"] = config.clip_norm
+    optimizer = make_optimizer(optimizer, steps=config.steps)
     has_val = len(val_ids) > 0
+    if not has_val and config.patience is not None:
+        raise ConfigError("patience (early stopping) needs validation samples: set val_fraction > 0")
+
+    def host(ids):
+        return {k: jnp.asarray(v, dtype) for k, v in samples.read(ids).items()}
+
+    # A stream validates on ids it reads on demand; in memory the samples are read once.
+    validation = None
+    if has_val:
+        validation = Validation(
+            val_ids if data.lazy else host(val_ids),
+            every=config.val_every,
+            batch_size=batch_size,
+            metrics=metrics,
+            monitor="relative_l2",
+            patience=config.patience,
+            keep_best=True,
+        )
     common = dict(
         steps=config.steps,
-        metrics=metrics if has_val else None,
-        monitor="relative_l2" if has_val else None,
-        val_every=config.val_every,
-        val_batch_size=batch_size,
-        patience=config.patience,
-        keep_best=has_val,
-        checkpoint_dir=ctx.checkpoint_dir,
-        checkpoint_every=config.checkpoint_every,
-        resume=resume,
-        quiet=quiet,
-        callback=callback,
-        desc=f"fit {name}",
+        validation=validation,
+        checkpointing=Checkpointing(ctx.checkpoint_dir, every=config.checkpoint_every, resume=resume),
+        logging=Logging(quiet=quiet, callback=callback, desc=f"fit {name}"),
     )
     start = time.perf_counter()
     if data.lazy:
         with BatchStream(samples, train_ids, batch_size, key=fit_key, prefetch=config.prefetch, dtype=dtype) as stream:
-            result = fit_stream(surrogate, loss, stream, optimizer, val_ids=val_ids if has_val else None, **common)
+            result = fit_stream(surrogate, loss, stream, optimizer, **common)
     else:
-
-        def host(ids):
-            return {k: jnp.asarray(v, dtype) for k, v in samples.read(ids).items()}
-
-        result = fit(
-            surrogate,
-            loss,
-            host(train_ids),
-            optimizer,
-            key=fit_key,
-            batch_size=batch_size,
-            val_data=host(val_ids) if has_val else None,
-            **common,
-        )
+        result = fit(surrogate, loss, host(train_ids), optimizer, key=fit_key, batch_size=batch_size, **common)
     train_time = time.perf_counter() - start
     surrogate = result.model
 

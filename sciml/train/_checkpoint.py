@@ -3,6 +3,7 @@
 import io
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,22 @@ def write_checkpoint(directory: str | os.PathLike, step: int, tree: PyTree, meta
     return directory / name
 
 
-def read_checkpoint(directory: str | os.PathLike, like: PyTree) -> tuple[PyTree, dict[str, Any]] | None:
+def read_checkpoint(
+    directory: str | os.PathLike, like: PyTree, check: Callable[[dict[str, Any]], None] | None = None
+) -> tuple[PyTree, dict[str, Any]] | None:
     """Read the current checkpoint into the structure of `like`; None when there is none.
+
+    **Arguments:**
+
+    - `directory`: the checkpoint folder.
+    - `like`: a pytree of the checkpoint's structure.
+    - `check`: called with the pointer's metadata before the arrays are read, so a
+        checkpoint of another run is refused by what differs, not by a shape mismatch.
 
     **Raises:**
 
     `ValueError` when the pointer is corrupt or the checkpoint does not fit `like`
-    (it was written by a different model or optimizer).
+    (it was written by a different model or optimizer); whatever `check` raises.
     """
     directory = Path(directory)
     pointer = directory / POINTER
@@ -55,6 +65,8 @@ def read_checkpoint(directory: str | os.PathLike, like: PyTree) -> tuple[PyTree,
         raise ValueError(f"checkpoint pointer {pointer} is not valid JSON: {e}") from None
     if meta.get("format") != FORMAT or "file" not in meta:
         raise ValueError(f"{pointer} is not a sciml training checkpoint")
+    if check is not None:
+        check(meta)
     path = directory / meta["file"]
     try:
         tree = eqx.tree_deserialise_leaves(path, like)
