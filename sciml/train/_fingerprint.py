@@ -4,7 +4,7 @@ A checkpoint records these so that resuming with anything that changes the resul
 data, the key, the optimizer's hyperparameters, the model's activation, the filter spec)
 is refused with a message that names the difference. An optax transformation is a pair of
 closures, so its hyperparameters are read from the closure cells of `init` and `update`,
-recursively; functions are named by module and qualified name, never by address, so the
+recursively; functions are named by their qualified name, never by address, so the
 description is the same in every process.
 """
 
@@ -35,9 +35,9 @@ def _array_line(x: Any) -> str:
 
 
 def _name(obj: Any) -> str:
-    module = getattr(obj, "__module__", None) or ""
-    qualname = getattr(obj, "__qualname__", None) or type(obj).__qualname__
-    return f"{module}.{qualname}" if module else qualname
+    # The qualified name without the module: a script run as `__main__` and later
+    # imported by name (the CLI) describes its functions alike.
+    return getattr(obj, "__qualname__", None) or type(obj).__qualname__
 
 
 def _walk(obj: Any, path: str, out: list[str], seen: set[int], depth: int) -> None:
