@@ -13,192 +13,18 @@ import jax.random as jr
 import jax.tree_util as jtu
 import numpy as np
 import optax
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, PRNGKeyArray, PyTree
 from tqdm.auto import tqdm
 
 from .._misc import atomic_write
 from ._checkpoint import read_checkpoint, write_checkpoint
-from ._data import batch_indices, check_data, take
+from ._data import check_data
 from ._filters import trainable
 from ._fingerprint import data_fingerprint, describe, first_difference, key_fingerprint, structure_lines
 from ._metrics import evaluate
-from ._optim import takes_extra_args
 from ._options import _check_positive_int, Checkpointing, Execution, Logging, Validation
 from ._result import FitResult, NonFiniteError
-
-
-class _Carry(eqx.Module):
-    params: PyTree
-    opt_state: PyTree
-    state: PyTree
-    step: Int[Array, ""]
-    bad_step: Int[Array, ""]
-    bad_kind: Int[Array, ""]
-    skipped: Int[Array, ""]
-
-
-# Bits of `bad_kind`: which part of the first bad step was not finite.
-_BAD_PARTS = ((1, "loss"), (2, "gradients"), (4, "updated parameters, optimizer state or model state"))
-
-
-def _strong(tree: PyTree) -> PyTree:
-    # A weakly typed scalar that comes back strongly typed from the first step would
-    # change the step's input signature and compile it a second time.
-    return jtu.tree_map(lambda x: jnp.asarray(x, dtype=x.dtype) if eqx.is_array(x) else x, tree)
-
-
-def _all_finite(tree: PyTree) -> Bool[Array, ""]:
-    # One reduction per leaf, all fused by XLA into the loops that produce the leaves.
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jtu.tree_leaves(eqx.filter(tree, eqx.is_inexact_array))]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
-
-
-def _no_nan(tree: PyTree) -> Bool[Array, ""]:
-    leaves = [~jnp.any(jnp.isnan(x)) for x in jtu.tree_leaves(eqx.filter(tree, eqx.is_inexact_array))]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
-
-
-def _nonfinite_leaf(params: PyTree, opt_state: PyTree) -> str | None:
-    """The path of the first array that must not go into a checkpoint, or None (on the host)."""
-    for label, tree, bad in (
-        ("parameters/state", params, lambda a: not np.isfinite(a).all()),
-        ("optimizer state", opt_state, lambda a: np.isnan(a).any()),
-    ):
-        for path, leaf in jtu.tree_leaves_with_path(eqx.filter(tree, eqx.is_inexact_array)):
-            if bad(np.asarray(leaf)):
-                return f"{label} {jtu.keystr(path)}"
-    return None
-
-
-def _select(pred, new: PyTree, old: PyTree) -> PyTree:
-    return jtu.tree_map(lambda a, b: jnp.where(pred, a, b) if eqx.is_array(a) else a, new, old)
-
-
-def _train_step(
-    carry: _Carry,
-    static: PyTree,
-    data: PyTree,
-    key: PRNGKeyArray,
-    loss: Callable,
-    optimizer: optax.GradientTransformation,
-    batch_size: int | None,
-    num_samples: int | None,
-    halt_on_bad: bool,
-    shardings: tuple | None,
-) -> tuple[_Carry, Float[Array, ""]]:
-    # One key fixes the data order of every epoch, the other gives each step its own.
-    order_key, loss_key = jr.split(key)
-    loss_key = jr.fold_in(loss_key, carry.step)
-    if batch_size is None:
-        batch = data
-    else:
-        batch = take(data, batch_indices(order_key, carry.step, num_samples, batch_size))
-    if shardings is not None:
-        batch = eqx.filter_shard(batch, shardings[0])
-        carry = eqx.filter_shard(carry, shardings[1])
-    stateful = carry.state is not None
-
-    def loss_fn(params):
-        model = eqx.combine(params, static)
-        if stateful:
-            value, new_state = loss(model, carry.state, batch, loss_key)
-        else:
-            value, new_state = loss(model, batch, loss_key), None
-        value = jnp.asarray(value)
-        if value.shape != () or not jnp.issubdtype(value.dtype, jnp.floating):
-            raise ValueError(
-                f"the loss must return a floating-point scalar, got dtype {value.dtype} and shape {value.shape}"
-            )
-        return value, new_state
-
-    (value, new_state), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(carry.params)
-    if takes_extra_args(optimizer):
-        extra = dict(value=value, grad=grads, value_fn=lambda p: loss_fn(p)[0])
-    else:
-        extra = {}
-    updates, opt_state = optimizer.update(grads, carry.opt_state, carry.params, **extra)
-    params = eqx.apply_updates(carry.params, updates)
-
-    # The new parameters and states are checked too: an overflowing update (SGD at a
-    # huge rate) has finite gradients but writes Inf weights. Optimizer states may hold
-    # Inf as a sentinel (optax's line search starts from an Inf value), so only NaN there.
-    parts = (jnp.isfinite(value), _all_finite(grads), _all_finite((params, new_state)) & _no_nan(opt_state))
-    finite = parts[0] & parts[1] & parts[2]
-    kind = sum(jnp.where(ok, 0, bit) for ok, (bit, _) in zip(parts, _BAD_PARTS))
-    first_bad = (carry.bad_step < 0) & ~finite
-    ok = finite & (carry.bad_step < 0) if halt_on_bad else finite
-    # A select per leaf, fused by XLA into the update's own loops: on XLA:CPU a
-    # `lax.cond` over the whole tuple copies its operands and cost 0.1-0.3 ms a step,
-    # more than the whole step of a small model.
-    params, opt_state, new_state = _select(
-        ok, (params, opt_state, new_state), (carry.params, carry.opt_state, carry.state if stateful else None)
-    )
-    new = _Carry(
-        params=params,
-        opt_state=opt_state,
-        state=new_state,
-        step=carry.step + 1,
-        bad_step=jnp.where(first_bad, carry.step, carry.bad_step),
-        bad_kind=jnp.where(first_bad, kind, carry.bad_kind).astype(carry.bad_kind.dtype),
-        skipped=carry.skipped + (~finite).astype(carry.skipped.dtype),
-    )
-    new = _strong(new)
-    if shardings is not None:
-        new = eqx.filter_shard(new, shardings[1])
-    return new, value
-
-
-_STEP_CACHE: dict[Any, Callable] = {}
-_STEP_CACHE_SIZE = 32
-
-
-def _compiled_step(
-    static_carry: PyTree,
-    static: PyTree,
-    loss: Callable,
-    optimizer: optax.GradientTransformation,
-    batch_size: int | None,
-    num_samples: int | None,
-    halt_on_bad: bool,
-    shardings: tuple | None,
-) -> Callable:
-    """The training step as a `jax.jit` function of array leaves only.
-
-    Equinox's filtering (arrays traced, everything else static) is done here, once per
-    run, instead of by `eqx.filter_jit` at every call: the per-step dispatch is then
-    JAX's C++ fast path, which matters for the small models of scientific ML, whose
-    steps take well under a millisecond. Runs with the same static parts (same loss
-    function, optimizer object and model structure) share one compiled step.
-    """
-
-    def step(dynamic_carry, frozen, data, key):
-        carry = eqx.combine(dynamic_carry, static_carry)
-        new, value = _train_step(
-            carry,
-            eqx.combine(frozen, static),
-            data,
-            key,
-            loss,
-            optimizer,
-            batch_size,
-            num_samples,
-            halt_on_bad,
-            shardings,
-        )
-        return eqx.filter(new, eqx.is_array), value
-
-    cache_key = (static_carry, static, loss, optimizer, batch_size, num_samples, halt_on_bad, shardings)
-    try:
-        hash(cache_key)
-    except TypeError:
-        return jax.jit(step)
-    fn = _STEP_CACHE.pop(cache_key, None)
-    if fn is None:
-        fn = jax.jit(step)
-    _STEP_CACHE[cache_key] = fn  # most recently used last
-    while len(_STEP_CACHE) > _STEP_CACHE_SIZE:
-        _STEP_CACHE.pop(next(iter(_STEP_CACHE)))
-    return fn
+from ._step import BAD_PARTS, Carry, compiled_step, nonfinite_leaf, strong
 
 
 def _run_description(params, static, optimizer, loss, data, key, steps, batch_size, validation) -> dict:
@@ -356,7 +182,7 @@ def fit(
     elif data is not None:
         data = jtu.tree_map(jnp.asarray, data)
 
-    carry = _Carry(
+    carry = Carry(
         params=params,
         opt_state=optimizer.init(params),
         state=state,
@@ -365,7 +191,7 @@ def fit(
         bad_kind=jnp.array(0, jnp.int32),
         skipped=jnp.array(0, jnp.int32),
     )
-    carry = _strong(carry)
+    carry = strong(carry)
     if shardings is not None:
         carry = eqx.filter_shard(carry, shardings[1])
 
@@ -408,20 +234,28 @@ def fit(
         atomic_write(log_path, lambda f: f.write("".join(json.dumps(h) + "\n" for h in history).encode()))
 
     dynamic_carry, static_carry = eqx.partition(carry, eqx.is_array)
+    carry_leaves, carry_def = jtu.tree_flatten(dynamic_carry)
     # Frozen arrays (fixed buffers, frozen sub-networks) are inputs of the step, not
     # constants baked into it: the compiled step stays small and reusable across runs.
     frozen, static_rest = eqx.partition(static, eqx.is_array)
+    input_leaves, inputs_def = jtu.tree_flatten((frozen, data, key))
     halt = execution.on_nonfinite == "raise"
-    step_fn = _compiled_step(static_carry, static_rest, loss, optimizer, batch_size, num_samples, halt, shardings)
+    step_fn = compiled_step(
+        carry_def, inputs_def, static_carry, static_rest, loss, optimizer, batch_size, num_samples, halt, shardings
+    )
+
+    def current_carry() -> Carry:
+        return eqx.combine(jtu.tree_unflatten(carry_def, carry_leaves), static_carry)
 
     def read_point(point) -> dict[str, Any]:
         # The values of a logging point; called once they have long been computed, so
         # this is a copy, not a wait (except at synchronising points).
         at, values, flags, t = point
-        values = [float(v) for v in jax.device_get(values)]
-        bad, kind, skipped = (int(x) for x in jax.device_get(flags))
+        values, flags = jax.device_get((values, flags))
+        values = [float(v) for v in values]
+        bad, kind, skipped = (int(x) for x in flags)
         if bad >= 0 and halt:
-            what = " and ".join(label for bit, label in _BAD_PARTS if kind & bit) or "values"
+            what = " and ".join(label for bit, label in BAD_PARTS if kind & bit) or "values"
             where = (
                 f"the last good checkpoint is {last_good}"
                 if last_good is not None
@@ -457,14 +291,13 @@ def fit(
     try:
         step = start
         while step < steps:
-            dynamic_carry, value = step_fn(dynamic_carry, frozen, data, key)
+            carry_leaves, value, flags = step_fn(carry_leaves, input_leaves)
             pending.append(value)
             step += 1
             do_val = val_every is not None and (step % val_every == 0 or step == steps)
             do_ckpt = checkpoint_every is not None and (step % checkpoint_every == 0 or step == steps)
             if step % log_every and step != steps and not do_val and not do_ckpt:
                 continue
-            flags = (dynamic_carry.bad_step, dynamic_carry.bad_kind, dynamic_carry.skipped)
             point = (step, pending, flags, time.perf_counter() - t0)
             pending = []
             if queued is not None:
@@ -474,7 +307,7 @@ def fit(
                 queued = point
                 continue
             record = read_point(point)
-            carry = eqx.combine(dynamic_carry, static_carry)
+            carry = current_carry()
             if do_val:
                 current = eqx.combine(carry.params, static)
                 scores = evaluate(
@@ -500,7 +333,7 @@ def fit(
     finally:
         bar.close()
 
-    carry = eqx.combine(dynamic_carry, static_carry)
+    carry = current_carry()
     final_params, final_state = carry.params, carry.state
     if validation is not None and validation.keep_best and best["params"] is not None:
         final_params, final_state = best["params"], best["state"]
@@ -518,12 +351,12 @@ def fit(
     )
 
 
-def _save(directory: Path, step: int, carry: _Carry, best: dict, run_meta: dict, history: list, losses: list) -> Path:
+def _save(directory: Path, step: int, carry: Carry, best: dict, run_meta: dict, history: list, losses: list) -> Path:
     best_params = best["params"] if best["params"] is not None else carry.params
     best_state = best["state"] if best["step"] is not None else carry.state
     # The step's guard keeps the carry finite; this is the last line of defence, so a
     # resumable checkpoint never holds a NaN or an Inf weight.
-    bad = _nonfinite_leaf((carry.params, carry.state, best_params, best_state), carry.opt_state)
+    bad = nonfinite_leaf((carry.params, carry.state, best_params, best_state), carry.opt_state)
     if bad is not None:
         raise NonFiniteError(
             f"refusing to write checkpoint {step} to {directory}: its {bad} is not finite; the previous "
