@@ -123,7 +123,7 @@ def main() -> None:
         samples = sd.Samples(lazy)
         host = {k: jnp.asarray(v) for k, v in sd.Samples(memory).read(ids).items()}
         for title, model, loss, batch_size, steps in cases:
-            common = dict(steps=steps, quiet=True, log_every=steps)
+            common = dict(steps=steps, logging=sciml.train.Logging(quiet=True, every=steps))
 
             def in_memory():
                 return sciml.train.fit(model, loss, host, optimizer, key=key, batch_size=batch_size, **common)

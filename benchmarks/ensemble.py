@@ -82,6 +82,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import optax
 from scipy.linalg import expm
 
 import sciml.nn
@@ -198,7 +199,7 @@ def _per_step(result: sciml.train.FitResult) -> float:
 
 
 def _contenders(case: _Case, members: int):
-    optimizer = {"name": "adam", "learning_rate": 1e-3}
+    optimizer = optax.adam(1e-3)
     ensemble = uq.Ensemble(case.make_model, members, key=jr.key(0))
     loss = uq.EnsembleLoss(case.member_loss)
     singles = [case.make_model(k) for k in jr.split(jr.key(0), members)]
@@ -213,8 +214,7 @@ def _contenders(case: _Case, members: int):
             steps=steps,
             key=key,
             batch_size=batch_size,
-            log_every=max(steps // 10, 1),
-            quiet=True,
+            logging=sciml.train.Logging(every=max(steps // 10, 1), quiet=True),
         )
 
     def one(steps, key):
@@ -229,8 +229,7 @@ def _contenders(case: _Case, members: int):
             steps=steps,
             key=key,
             batch_size=batch_size,
-            log_every=max(steps // 10, 1),
-            quiet=True,
+            logging=sciml.train.Logging(every=max(steps // 10, 1), quiet=True),
         )
         return _per_step(res)
 

@@ -46,7 +46,7 @@ from scipy.linalg import expm
 
 import sciml.nn
 from sciml.ode import NeuralVectorField, ODEModel, trajectory_data, TrajectoryLoss
-from sciml.train import fit
+from sciml.train import fit, Logging
 
 
 BATCH, SAVES, T_END = 32, 50, 5.0
@@ -116,7 +116,7 @@ def _run_hand(net, data, optim, steps):
 
 
 def _run_ours(net, data, optim, steps):
-    result = fit(_model(net), TrajectoryLoss(), data, optim, steps=steps, key=jr.key(0), quiet=True)
+    result = fit(_model(net), TrajectoryLoss(), data, optim, steps=steps, key=jr.key(0), logging=Logging(quiet=True))
     jax.block_until_ready(result.model)
 
 

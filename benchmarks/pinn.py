@@ -44,7 +44,7 @@ import optax
 
 from problems import burgers_pinn
 from sciml import pinn
-from sciml.train import fit
+from sciml.train import Execution, fit, Logging
 
 
 METHODS = {
@@ -182,10 +182,8 @@ def _run_stage(model, loss, state, stage: pinn.AbstractStage, stage_key, sink, c
         steps=stage.steps,
         key=stage_key,
         state=state,
-        quiet=True,
-        on_nonfinite=stage.on_nonfinite,
-        callback=check_budget,
-        log_every=50,
+        logging=Logging(quiet=True, callback=check_budget, every=50),
+        execution=Execution(on_nonfinite=stage.on_nonfinite),
     )
     return result.model, result.state
 

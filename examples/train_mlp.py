@@ -40,7 +40,8 @@ def main() -> None:
         model,
         loss,
         data,
-        {"name": "adam", "learning_rate": 3e-3, "schedule": "cosine"},
+        # Objects inside: `make_optimizer` turns a JSON-style config into an optax transformation.
+        sciml.train.make_optimizer({"name": "adam", "learning_rate": 3e-3, "schedule": "cosine"}, steps=2000),
         steps=2000,
         key=fit_key,
         batch_size=64,

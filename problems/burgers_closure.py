@@ -57,7 +57,7 @@ import sciml.nn
 from sciml.ode import AbstractVectorField, ODEModel, trajectory_data, TrajectoryLoss
 from sciml.pde import fd_derivative, MethodOfLines, PeriodicGrid, spectral_downsample
 from sciml.study import precision, RunContext
-from sciml.train import count_parameters, fit, relative_l2
+from sciml.train import Checkpointing, count_parameters, fit, Logging, make_optimizer, relative_l2
 
 
 # The known physics of this study: viscous Burgers on a periodic grid, by finite differences
@@ -419,15 +419,14 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
         learned,
         TrajectoryLoss(),
         data,
-        {"name": "adam", "learning_rate": config.learning_rate, "schedule": "cosine"},
+        make_optimizer(
+            {"name": "adam", "learning_rate": config.learning_rate, "schedule": "cosine"}, steps=config.steps
+        ),
         steps=config.steps,
         batch_size=min(config.batch_size, config.n_train),
         key=fit_key,
-        checkpoint_dir=ctx.checkpoint_dir,
-        checkpoint_every=config.checkpoint_every,
-        resume=ctx.resume,
-        quiet=ctx.quiet,
-        desc="closure",
+        checkpointing=Checkpointing(ctx.checkpoint_dir, every=config.checkpoint_every, resume=ctx.resume),
+        logging=Logging(quiet=ctx.quiet, desc="closure"),
     )
     learned = result.model
     training_time = time.perf_counter() - start

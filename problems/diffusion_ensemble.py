@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import optax
 import scipy.stats
 from jaxtyping import Array, Float
 from matplotlib.figure import Figure
@@ -54,7 +55,7 @@ import sciml.nn
 import sciml.uq as uq
 from sciml.pde import solve_diffusion
 from sciml.study import plot_history, precision, RunContext
-from sciml.train import count_parameters, fit, relative_l2
+from sciml.train import Checkpointing, count_parameters, fit, Logging, make_optimizer, relative_l2
 
 
 DESCRIPTION = (
@@ -222,13 +223,16 @@ def ensemble_spec(config: Config) -> dict:
     return dict(num_members=config.members, architecture="fno", config=fno_config(config), anchored=config.anchored)
 
 
-def _optimizer(config: Config) -> dict:
-    return {
-        "name": "adam",
-        "learning_rate": config.learning_rate,
-        "schedule": "cosine",
-        "end_learning_rate": config.learning_rate / 20,
-    }
+def _optimizer(config: Config) -> optax.GradientTransformation:
+    return make_optimizer(
+        {
+            "name": "adam",
+            "learning_rate": config.learning_rate,
+            "schedule": "cosine",
+            "end_learning_rate": config.learning_rate / 20,
+        },
+        steps=config.steps,
+    )
 
 
 def _train_data(config: Config, data: dict[str, np.ndarray], u_scale: float) -> dict[str, Array]:
@@ -250,10 +254,8 @@ def train(config: Config, data: dict[str, np.ndarray], u_scale: float, key, ctx:
     # The squared error is the Gaussian NLL times 2 sigma^2 for a per-entry noise sigma (in
     # units of u_scale), so anchor_weight = 2 sigma^2 keeps anchoring the MAP prior term.
     loss = uq.EnsembleLoss(uq.squared_error_loss, data_size=n, anchor_weight=2 * config.anchor_noise**2)
-    checkpoints = (
-        {}
-        if ctx is None
-        else dict(checkpoint_dir=ctx.checkpoint_dir, checkpoint_every=config.checkpoint_every, resume=ctx.resume)
+    checkpointing = (
+        None if ctx is None else Checkpointing(ctx.checkpoint_dir, every=config.checkpoint_every, resume=ctx.resume)
     )
     return uq.fit_ensemble(
         ensemble,
@@ -263,9 +265,8 @@ def train(config: Config, data: dict[str, np.ndarray], u_scale: float, key, ctx:
         steps=config.steps,
         key=fit_key,
         batch_size=config.batch_size,
-        quiet=ctx is None or ctx.quiet,
-        desc="FNO ensemble",
-        **checkpoints,
+        checkpointing=checkpointing,
+        logging=Logging(quiet=ctx is None or ctx.quiet, desc="FNO ensemble"),
     )
 
 
@@ -274,14 +275,10 @@ def train_mc_dropout(config: Config, data: dict[str, np.ndarray], u_scale: float
     data, loss (without bootstrap weights or anchoring), optimizer and steps."""
     init_key, fit_key = jr.split(key)
     model = sciml.nn.build("fno", key=init_key, dropout=config.mc_dropout, **fno_config(config))
-    checkpoints = (
-        {}
+    checkpointing = (
+        None
         if ctx is None
-        else dict(
-            checkpoint_dir=ctx.checkpoint_dir / "mc_dropout",
-            checkpoint_every=config.checkpoint_every,
-            resume=ctx.resume,
-        )
+        else Checkpointing(ctx.checkpoint_dir / "mc_dropout", every=config.checkpoint_every, resume=ctx.resume)
     )
     return fit(
         model,
@@ -291,9 +288,8 @@ def train_mc_dropout(config: Config, data: dict[str, np.ndarray], u_scale: float
         steps=config.steps,
         key=fit_key,
         batch_size=config.batch_size,
-        quiet=ctx is None or ctx.quiet,
-        desc="FNO MC dropout",
-        **checkpoints,
+        checkpointing=checkpointing,
+        logging=Logging(quiet=ctx is None or ctx.quiet, desc="FNO MC dropout"),
     )
 
 

@@ -42,13 +42,14 @@ import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import optax
 from jaxtyping import Array, Float, Int
 from matplotlib.figure import Figure
 
 import sciml.nn
 import sciml.uq as uq
 from sciml.study import plot_history, RunContext
-from sciml.train import count_parameters, fit
+from sciml.train import Checkpointing, count_parameters, fit, Logging, make_optimizer
 
 
 DESCRIPTION = "Bayesian MLP ensemble (priors, anchors, bootstrap) vs MC dropout on 1D heteroscedastic data with a gap"
@@ -157,29 +158,32 @@ def train_ensemble(config: Config, data: dict[str, np.ndarray], key, ctx: RunCon
     if config.bootstrap != "none":
         train["weights"] = uq.bootstrap_weights(weight_key, n, config.members, kind=config.bootstrap)
     loss = uq.EnsembleLoss(uq.gaussian_nll_loss, data_size=n)
-    checkpoints = (
-        {}
+    checkpointing = (
+        None
         if ctx is None
-        else dict(
-            checkpoint_dir=ctx.checkpoint_dir / "ensemble", checkpoint_every=config.checkpoint_every, resume=ctx.resume
-        )
+        else Checkpointing(ctx.checkpoint_dir / "ensemble", every=config.checkpoint_every, resume=ctx.resume)
     )
-    optimizer = {
-        "name": "adam",
-        "learning_rate": config.learning_rate,
-        "schedule": "cosine",
-        "end_learning_rate": config.learning_rate / 10,
-    }
     return uq.fit_ensemble(
         ensemble,
         loss,
         train,
-        optimizer,
+        _optimizer(config),
         steps=config.steps,
         key=fit_key,
-        quiet=ctx is None or ctx.quiet,
-        desc="ensemble",
-        **checkpoints,
+        checkpointing=checkpointing,
+        logging=Logging(quiet=ctx is None or ctx.quiet, desc="ensemble"),
+    )
+
+
+def _optimizer(config: Config) -> optax.GradientTransformation:
+    return make_optimizer(
+        {
+            "name": "adam",
+            "learning_rate": config.learning_rate,
+            "schedule": "cosine",
+            "end_learning_rate": config.learning_rate / 10,
+        },
+        steps=config.steps,
     )
 
 
@@ -194,31 +198,20 @@ def train_mc_dropout(config: Config, data: dict[str, np.ndarray], key, ctx: RunC
     mlp = sciml.nn.build("mlp", key=init_key, dropout=config.dropout, **_model_config(config, config.data_range))
     model = uq.EnsembleMember(mlp, heteroscedastic=True)
     train = {"x": jnp.asarray(data["x_train"][:, None], dtype), "y": jnp.asarray(data["y_train"][:, None], dtype)}
-    checkpoints = (
-        {}
+    checkpointing = (
+        None
         if ctx is None
-        else dict(
-            checkpoint_dir=ctx.checkpoint_dir / "mc_dropout",
-            checkpoint_every=config.checkpoint_every,
-            resume=ctx.resume,
-        )
+        else Checkpointing(ctx.checkpoint_dir / "mc_dropout", every=config.checkpoint_every, resume=ctx.resume)
     )
-    optimizer = {
-        "name": "adam",
-        "learning_rate": config.learning_rate,
-        "schedule": "cosine",
-        "end_learning_rate": config.learning_rate / 10,
-    }
     return fit(
         model,
         _mc_loss,
         train,
-        optimizer,
+        _optimizer(config),
         steps=config.steps,
         key=fit_key,
-        quiet=ctx is None or ctx.quiet,
-        desc="mc dropout",
-        **checkpoints,
+        checkpointing=checkpointing,
+        logging=Logging(quiet=ctx is None or ctx.quiet, desc="mc dropout"),
     )
 
 

@@ -50,7 +50,7 @@ from matplotlib.figure import Figure
 
 import sciml.nn
 from sciml.study import RunContext
-from sciml.train import accuracy, count_parameters, fit
+from sciml.train import accuracy, Checkpointing, count_parameters, fit, Logging, make_optimizer, Validation
 
 
 DESCRIPTION = "CNN (BatchNorm) classifies 2D Gaussian random fields by correlation-length regime"
@@ -283,22 +283,21 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
         model,
         _loss,
         arrays(splits["train"]),
-        optimizer,
+        make_optimizer(optimizer, steps=config.steps),
         steps=config.steps,
         key=fit_key,
         batch_size=config.batch_size,
         state=state,
-        val_data=arrays(splits["val"]),
-        val_every=config.val_every,
-        metrics=_metrics,
-        monitor="cross_entropy",
-        mode="min",
-        keep_best=True,
-        checkpoint_dir=ctx.checkpoint_dir,
-        checkpoint_every=config.checkpoint_every,
-        resume=ctx.resume,
-        quiet=ctx.quiet,
-        desc="field_regimes",
+        validation=Validation(
+            arrays(splits["val"]),
+            every=config.val_every,
+            metrics=_metrics,
+            monitor="cross_entropy",
+            mode="min",
+            keep_best=True,
+        ),
+        checkpointing=Checkpointing(ctx.checkpoint_dir, every=config.checkpoint_every, resume=ctx.resume),
+        logging=Logging(quiet=ctx.quiet, desc="field_regimes"),
     )
 
     test = splits["test"]

@@ -52,7 +52,15 @@ import sciml.nn
 from sciml import pinn
 from sciml.nn import Positive
 from sciml.study import precision, predict_batched, RunContext
-from sciml.train import count_parameters, fit, relative_l2
+from sciml.train import (
+    Checkpointing,
+    count_parameters,
+    Execution,
+    fit,
+    Logging,
+    relative_l2,
+    Validation,
+)
 
 
 DESCRIPTION = "Inverse heat equation: a PINN recovers the diffusivity from 50 sensors with 1% noise, vs a scipy oracle"
@@ -246,15 +254,10 @@ def train(
             steps=steps,
             key=jr.fold_in(key, i),
             state=state,
-            val_data=probe,
-            val_every=min(config.track_every, steps),
-            metrics=_track_k,
-            monitor="k",
-            checkpoint_dir=root / f"{i}-{name}",
-            resume=ctx.resume,
-            quiet=ctx.quiet,
-            desc=f"heat {name}",
-            on_nonfinite=stage.on_nonfinite,
+            validation=Validation(probe, every=min(config.track_every, steps), metrics=_track_k, monitor="k"),
+            checkpointing=Checkpointing(root / f"{i}-{name}", resume=ctx.resume),
+            logging=Logging(quiet=ctx.quiet, desc=f"heat {name}"),
+            execution=Execution(on_nonfinite=stage.on_nonfinite),
         )
         model, state = result.model, result.state
         offset = iterations[-1] if iterations else 0

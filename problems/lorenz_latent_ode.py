@@ -63,7 +63,7 @@ from sciml.data import make_windows
 from sciml.nn import Normaliser
 from sciml.ode import NeuralVectorField, ODEModel
 from sciml.study import RunContext
-from sciml.train import count_parameters, fit
+from sciml.train import Checkpointing, count_parameters, Execution, fit, Logging, make_optimizer
 
 
 DESCRIPTION = "Lorenz-63 forecasts from noisy windows: Transformer encoder + latent neural ODE vs two baselines"
@@ -593,16 +593,13 @@ def run(config: Config, ctx: RunContext) -> dict[str, object]:
             models[name],
             losses[name],
             batch,
-            optimizer,
+            make_optimizer(optimizer, steps=config.steps),
             steps=config.steps,
             batch_size=config.batch_size,
             key=key,
-            checkpoint_dir=ctx.checkpoint_dir / name,
-            checkpoint_every=config.checkpoint_every,
-            resume=ctx.resume,
-            quiet=ctx.quiet,
-            on_nonfinite="skip",
-            desc=name,
+            checkpointing=Checkpointing(ctx.checkpoint_dir / name, every=config.checkpoint_every, resume=ctx.resume),
+            logging=Logging(quiet=ctx.quiet, desc=name),
+            execution=Execution(on_nonfinite="skip"),
         )
         trained[name], curves[name] = result.model, result.losses
         metrics[f"train_time_{name}_s"] = time.perf_counter() - start

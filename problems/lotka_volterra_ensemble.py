@@ -55,7 +55,7 @@ import sciml.nn
 import sciml.uq as uq
 from sciml.ode import HybridVectorField, NeuralVectorField, ODEModel, ODESolution, PhysicsVectorField
 from sciml.study import RunContext
-from sciml.train import count_parameters, relative_l2
+from sciml.train import Checkpointing, count_parameters, Logging, make_optimizer, relative_l2
 
 
 DESCRIPTION = "Lotka-Volterra UDE ensemble (bootstrap, anchors, priors): forecast bands, coverage, widening"
@@ -311,10 +311,8 @@ def train(config: Config, data: dict[str, np.ndarray], key: PRNGKeyArray, ctx: R
         train_data["weights"] = uq.bootstrap_weights(weight_key, n, config.members, kind=config.bootstrap)
     setup = setup_for(config, data)
     loss = uq.EnsembleLoss(setup, data_size=n)
-    checkpoints = (
-        {}
-        if ctx is None
-        else dict(checkpoint_dir=ctx.checkpoint_dir, checkpoint_every=config.checkpoint_every, resume=ctx.resume)
+    checkpointing = (
+        None if ctx is None else Checkpointing(ctx.checkpoint_dir, every=config.checkpoint_every, resume=ctx.resume)
     )
     optimizer = {
         "name": "adam",
@@ -326,12 +324,11 @@ def train(config: Config, data: dict[str, np.ndarray], key: PRNGKeyArray, ctx: R
         ensemble,
         loss,
         train_data,
-        optimizer,
+        make_optimizer(optimizer, steps=config.steps),
         steps=config.steps,
         key=fit_key,
-        quiet=ctx is None or ctx.quiet,
-        desc="UDE ensemble",
-        **checkpoints,
+        checkpointing=checkpointing,
+        logging=Logging(quiet=ctx is None or ctx.quiet, desc="UDE ensemble"),
     )
     return result, setup
 

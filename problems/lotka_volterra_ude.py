@@ -68,7 +68,7 @@ from sciml.ode import (
     TrajectoryLoss,
 )
 from sciml.study import precision, RunContext
-from sciml.train import count_parameters, fit, relative_l2
+from sciml.train import Checkpointing, count_parameters, Execution, fit, Logging, make_optimizer, relative_l2
 
 
 DESCRIPTION = "Lotka-Volterra UDE: learn the missing interaction terms, recover them by sparse regression"
@@ -378,17 +378,15 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
     # trial step into a blow-up instead of stopping the run.
     loss = TrajectoryLoss(scale=scale, on_failure="inf")
 
-    common = dict(checkpoint_every=config.checkpoint_every, resume=ctx.resume, quiet=ctx.quiet)
     adam = fit(
         ude,
         loss,
         data,
-        {"name": "adam", "learning_rate": config.learning_rate},
+        make_optimizer({"name": "adam", "learning_rate": config.learning_rate}, steps=config.steps),
         steps=config.steps,
         key=adam_key,
-        checkpoint_dir=ctx.checkpoint_dir / "adam",
-        desc="UDE adam",
-        **common,
+        checkpointing=Checkpointing(ctx.checkpoint_dir / "adam", every=config.checkpoint_every, resume=ctx.resume),
+        logging=Logging(quiet=ctx.quiet, desc="UDE adam"),
     )
     stages = [adam]
     if config.lbfgs_steps > 0:
@@ -397,12 +395,13 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
                 adam.model,
                 loss,
                 data,
-                {"name": "lbfgs"},
+                make_optimizer({"name": "lbfgs"}, steps=config.lbfgs_steps),
                 steps=config.lbfgs_steps,
                 key=lbfgs_key,
-                checkpoint_dir=ctx.checkpoint_dir / "lbfgs",
-                desc="UDE lbfgs",
-                **common,
+                checkpointing=Checkpointing(
+                    ctx.checkpoint_dir / "lbfgs", every=config.checkpoint_every, resume=ctx.resume
+                ),
+                logging=Logging(quiet=ctx.quiet, desc="UDE lbfgs"),
             )
         )
     ude = stages[-1].model
@@ -459,11 +458,11 @@ def _run(config: Config, ctx: RunContext) -> dict[str, object]:
                 model,
                 refit_loss,
                 refit_data,
-                {"name": "lbfgs"},
+                make_optimizer({"name": "lbfgs"}, steps=config.refit_steps),
                 steps=config.refit_steps,
                 key=refit_key,
-                on_nonfinite="skip",
-                quiet=True,
+                logging=Logging(quiet=True),
+                execution=Execution(on_nonfinite="skip"),
             ).model
         model = WithInitialState(with_support(model.ode, jnp.asarray(mask)), model.y0)
         y_model = _solve(model.ode, t, np.asarray(model.y0))

@@ -70,7 +70,7 @@ from sciml.ode import (
     TrajectoryLoss,
 )
 from sciml.study import precision, RunContext
-from sciml.train import count_parameters, fit, relative_l2
+from sciml.train import Checkpointing, count_parameters, fit, Logging, make_optimizer, relative_l2
 
 
 DESCRIPTION = "Pendulum from noisy trajectories: Hamiltonian network vs neural ODE, energy drift over 100 periods"
@@ -244,7 +244,11 @@ def _train(
 ) -> tuple[tuple[ODEModel, ...], np.ndarray]:
     """Multiple shooting, then whole trajectories with trained initial states; returns the models and losses."""
     shoot_key, refine_key = jr.split(key)
-    common = dict(checkpoint_every=config.checkpoint_every, resume=ctx.resume, quiet=ctx.quiet)
+
+    def options(folder: str, desc: str) -> dict:
+        checkpointing = Checkpointing(ctx.checkpoint_dir / folder, every=config.checkpoint_every, resume=ctx.resume)
+        return dict(checkpointing=checkpointing, logging=Logging(quiet=ctx.quiet, desc=desc))
+
     adam = {
         "name": "adam",
         "learning_rate": config.learning_rate,
@@ -255,12 +259,10 @@ def _train(
         models,
         SumOverModels(MultipleShootingLoss(config.segment_length)),
         data,
-        adam,
+        make_optimizer(adam, steps=config.steps),
         steps=config.steps,
         key=shoot_key,
-        checkpoint_dir=ctx.checkpoint_dir / "shooting",
-        desc="shooting",
-        **common,
+        **options("shooting", "shooting"),
     )
     losses = [shooting.losses]
     models = shooting.model
@@ -277,12 +279,10 @@ def _train(
             start,
             SumOverModels(InitialStatesLoss(TrajectoryLoss())),
             indexed,
-            refine,
+            make_optimizer(refine, steps=config.refine_steps),
             steps=config.refine_steps,
             key=refine_key,
-            checkpoint_dir=ctx.checkpoint_dir / "refine",
-            desc="refine",
-            **common,
+            **options("refine", "refine"),
         )
         losses.append(result.losses)
         models = tuple(m.ode for m in result.model)

@@ -286,15 +286,24 @@ def test_fit_stream_equals_fit_in_memory(tmp_path, h5_pairs):
     samples = sd.Samples(lazy)
     train_ids, val_ids = samples.ids(train), samples.ids(val)
     model = _linear_model(jr.key(1), 6 * 2 + 2, 6)
-    key, optimizer = jr.key(2), {"name": "adam", "learning_rate": 1e-2}
-    kwargs = dict(steps=40, val_every=10, metrics=_flat_metrics, quiet=True)
+    key, optimizer = jr.key(2), sciml.train.make_optimizer({"name": "adam", "learning_rate": 1e-2})
+    quiet = sciml.train.Logging(quiet=True)
+    validation = sciml.train.Validation(val_ids, every=10, metrics=_flat_metrics)
     host = {k: jnp.asarray(v) for k, v in sd.Samples(memory).read(train).items()}
     val_host = {k: jnp.asarray(v) for k, v in sd.Samples(memory).read(val).items()}
     reference = sciml.train.fit(
-        model, _flat_loss, host, optimizer, key=key, batch_size=8, val_data=val_host, val_batch_size=8, **kwargs
+        model,
+        _flat_loss,
+        host,
+        optimizer,
+        steps=40,
+        key=key,
+        batch_size=8,
+        validation=sciml.train.Validation(val_host, every=10, batch_size=8, metrics=_flat_metrics),
+        logging=quiet,
     )
     with sd.BatchStream(samples, train_ids, 8, key=key) as stream:
-        streamed = sd.fit_stream(model, _flat_loss, stream, optimizer, val_ids=val_ids, **kwargs)
+        streamed = sd.fit_stream(model, _flat_loss, stream, optimizer, steps=40, validation=validation, logging=quiet)
         assert stream.hits == 40  # every training batch came from the read-ahead
     np.testing.assert_allclose(streamed.losses, reference.losses, rtol=1e-12)
     np.testing.assert_allclose(streamed.model, reference.model, rtol=1e-12)
@@ -314,11 +323,10 @@ def test_fit_stream_equals_fit_in_memory(tmp_path, h5_pairs):
                 _flat_loss,
                 stream,
                 optimizer,
-                val_ids=val_ids,
-                checkpoint_dir=ckpt,
-                checkpoint_every=10,
-                callback=interrupt,
-                **kwargs,
+                steps=40,
+                validation=validation,
+                checkpointing=sciml.train.Checkpointing(ckpt, every=10),
+                logging=sciml.train.Logging(quiet=True, callback=interrupt),
             )
     with sd.BatchStream(samples, train_ids, 8, key=key) as stream:
         resumed = sd.fit_stream(
@@ -326,11 +334,10 @@ def test_fit_stream_equals_fit_in_memory(tmp_path, h5_pairs):
             _flat_loss,
             stream,
             optimizer,
-            val_ids=val_ids,
-            checkpoint_dir=ckpt,
-            checkpoint_every=10,
-            resume=True,
-            **kwargs,
+            steps=40,
+            validation=validation,
+            checkpointing=sciml.train.Checkpointing(ckpt, every=10, resume=True),
+            logging=quiet,
         )
         assert stream.hits == 20  # the read-ahead started at step 20
         assert stream.misses == 2 * -(-len(val_ids) // 8)  # validation reads at steps 30 and 40

@@ -93,10 +93,10 @@ def test_filter_spec_freezes_priors_anchors_and_ids(sine):
         ens,
         loss,
         sine,
-        {"name": "adamw", "learning_rate": 1e-2, "weight_decay": 0.5},
+        optax.adamw(1e-2, weight_decay=0.5),
         steps=5,
         key=jr.key(1),
-        quiet=True,
+        logging=sciml.train.Logging(quiet=True),
     )
     assert tree_equal_bytes(res.model.members.prior, ens.members.prior)
     assert tree_equal_bytes((res.model.anchors, res.model.anchor_variances), (ens.anchors, ens.anchor_variances))
@@ -104,7 +104,7 @@ def test_filter_spec_freezes_priors_anchors_and_ids(sine):
 
 
 def _fit_kw():
-    return dict(steps=40, key=jr.key(2), batch_size=16, quiet=True, log_every=1)
+    return dict(steps=40, key=jr.key(2), batch_size=16, logging=sciml.train.Logging(quiet=True, every=1))
 
 
 def test_member_trajectory_is_the_same_alone_and_in_the_ensemble(sine):
@@ -112,7 +112,7 @@ def test_member_trajectory_is_the_same_alone_and_in_the_ensemble(sine):
     data = {**sine, "weights": uq.bootstrap_weights(jr.key(1), 32, 3, kind="multinomial")}
     loss = uq.EnsembleLoss(uq.gaussian_nll_loss, data_size=32)
     # Global-norm clipping is active at this threshold: it is what would couple members.
-    optimizer = {"name": "adam", "learning_rate": 1e-2, "clip_norm": 0.1}
+    optimizer = sciml.train.make_optimizer({"name": "adam", "learning_rate": 1e-2, "clip_norm": 0.1})
     full = uq.fit_ensemble(ens, loss, data, optimizer, **_fit_kw())
 
     # Member 2 trained alone, without the ensemble machinery: one EnsembleMember, plain
@@ -145,9 +145,7 @@ def test_member_trajectory_is_the_same_alone_and_in_the_ensemble(sine):
     np.testing.assert_allclose(jax.vmap(full.model.member(k))(sine["x"]), jax.vmap(alone.model)(sine["x"]), atol=1e-12)
     # Control: the same step with the optimizer applied to the whole ensemble (one global
     # norm for all members) moves the member elsewhere, so the check above can fail.
-    coupled = sciml.train.fit(
-        ens, loss, data, sciml.train.make_optimizer(optimizer), filter_spec=ens.filter_spec, **_fit_kw()
-    )
+    coupled = sciml.train.fit(ens, loss, data, optimizer, filter_spec=ens.filter_spec, **_fit_kw())
     assert _max_diff(coupled.model.member(k), alone.model) > 1e-3
 
 
@@ -183,15 +181,15 @@ def test_loss_errors(sine):
     with pytest.raises(ValueError, match="heteroscedastic"):
         uq.EnsembleLoss(uq.gaussian_nll_loss)(plain, sine, jr.key(0))
     with pytest.raises(TypeError, match="EnsembleLoss"):
-        uq.fit_ensemble(
-            plain, uq.squared_error_loss, sine, {"name": "adam", "learning_rate": 1e-3}, steps=1, key=jr.key(0)
-        )
+        uq.fit_ensemble(plain, uq.squared_error_loss, sine, optax.adam(1e-3), steps=1, key=jr.key(0))
+    with pytest.raises(TypeError, match="optimizer"):
+        uq.fit_ensemble(plain, uq.EnsembleLoss(uq.squared_error_loss), sine, {"name": "adam"}, steps=1, key=jr.key(0))
 
 
 def test_anchoring_pulls_members_toward_their_initial_draw(sine):
     ens = uq.Ensemble(_mlp(out_size=1), 2, key=jr.key(0), anchored=True)
-    opt = {"name": "adam", "learning_rate": 3e-2}
-    kw = dict(steps=150, key=jr.key(1), quiet=True)
+    opt = optax.adam(3e-2)
+    kw = dict(steps=150, key=jr.key(1), logging=sciml.train.Logging(quiet=True))
     free = uq.fit_ensemble(
         ens, uq.EnsembleLoss(uq.squared_error_loss, data_size=32, anchor_weight=0.0), sine, opt, **kw
     )
@@ -275,10 +273,10 @@ def test_pinn_trial_function_ensemble():
         ens,
         uq.EnsembleLoss(residual_loss),
         None,
-        {"name": "adam", "learning_rate": 1e-2},
+        optax.adam(1e-2),
         steps=300,
         key=jr.key(1),
-        quiet=True,
+        logging=sciml.train.Logging(quiet=True),
     )
     assert res.losses[-1] < 0.05 * res.losses[0]
     # Per-member second derivatives through `map`, as a PINN residual would use them.
@@ -365,8 +363,8 @@ _SHARDED = textwrap.dedent(
     x = jnp.linspace(-1, 1, 32)[:, None]
     data = {"x": x, "y": jnp.sin(3 * x), "weights": uq.bootstrap_weights(jr.key(1), 32, 8)}
     loss = uq.EnsembleLoss(uq.gaussian_nll_loss, data_size=32)
-    kw = dict(steps=6, key=jr.key(2), batch_size=16, quiet=True, log_every=1)
-    opt = {"name": "adam", "learning_rate": 1e-2, "clip_norm": 1.0}
+    kw = dict(steps=6, key=jr.key(2), batch_size=16, logging=sciml.train.Logging(quiet=True, every=1))
+    opt = sciml.train.make_optimizer({"name": "adam", "learning_rate": 1e-2, "clip_norm": 1.0})
     one = uq.fit_ensemble(ens, loss, data, opt, **kw)
     sharded = uq.shard_members(ens, uq.member_mesh())
     four = uq.fit_ensemble(sharded, loss, data, opt, **kw)

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import lineax as lx
 import numpy as np
+import optax
 import optimistix as optx
 import pytest
 from jaxtyping import Array, Float
@@ -14,7 +15,7 @@ from sciml.implicit import DEQ, ImplicitLayer, ImplicitSolution
 from sciml.nn import MLP
 from sciml.ode import RESULTS
 from sciml.testing import check_grad
-from sciml.train import fit
+from sciml.train import fit, Logging
 
 
 TIGHT = optx.Newton(rtol=1e-12, atol=1e-12)
@@ -186,7 +187,7 @@ def test_trains_inside_fit(getkey):
         x, y = batch
         return jnp.mean((jax.vmap(model)(x)[:, 0] - y) ** 2)
 
-    result = fit(deq, loss, (xs, ys), {"name": "adam", "learning_rate": 1e-2}, steps=30, key=getkey(), quiet=True)
+    result = fit(deq, loss, (xs, ys), optax.adam(1e-2), steps=30, key=getkey(), logging=Logging(quiet=True))
     assert isinstance(result.model, ImplicitLayer) and result.model.fixed_point
     assert result.losses[-1] < 0.5 * result.losses[0], result.losses
 

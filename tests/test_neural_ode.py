@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import optax
 import pytest
 from helpers import finite_difference_grad
 from jax.flatten_util import ravel_pytree
@@ -180,12 +181,10 @@ def linear_fit():
         model,
         loss,
         data,
-        {"name": "lbfgs"},
+        sciml.train.make_optimizer({"name": "lbfgs"}),
         steps=40,
         key=jr.key(4),
-        quiet=True,
-        log_every=1,
-        callback=_record_steps("linear"),
+        logging=sciml.train.Logging(quiet=True, every=1, callback=_record_steps("linear")),
     )
     return result, _EVENTS["linear"]
 
@@ -221,22 +220,28 @@ def test_curriculum_compiles_once_and_clips_horizon():
     net = sciml.nn.MLP(2, 2, width=1, depth=0, key=jr.key(5))
     model = ODEModel(NeuralVectorField(net))
     loss = _CountingLoss(TrajectoryLoss(), "curriculum")
-    results = fit_curriculum(
+    result = fit_curriculum(
         model,
         loss,
         data,
-        {"name": "adam", "learning_rate": 1e-2},
+        optax.adam(1e-2),
         horizons=(0.3, 0.6, 1.0),
-        steps=3,
+        steps=(3, 3, 2),
         key=jr.key(6),
-        quiet=True,
+        logging=sciml.train.Logging(quiet=True, every=1),
     )
-    assert len(results) == 3 and all(r.step == 3 for r in results)
+    assert [(s.name, s.iterations, s.result) for s in result.stages] == [
+        ("horizon 0.3", 3, "completed"),
+        ("horizon 0.6", 3, "completed"),
+        ("horizon 1", 2, "completed"),
+    ]
+    assert result.step == 8 and result.losses.shape == (8,)
+    assert [h["step"] for h in result.history] == list(range(1, 9))
+    assert [h["stage"] for h in result.history] == [0, 0, 0, 1, 1, 1, 2, 2]
+    assert [s.loss for s in result.stages] == [result.losses[2], result.losses[5], result.losses[7]]
     assert _EVENTS["curriculum"] == ["trace"]  # Adam traces the loss once: one compilation
     with pytest.raises(ValueError, match="increasing"):
-        fit_curriculum(
-            model, loss, data, {"name": "adam", "learning_rate": 1e-2}, horizons=(1.0, 0.5), steps=1, key=jr.key(6)
-        )
+        fit_curriculum(model, loss, data, optax.adam(1e-2), horizons=(1.0, 0.5), steps=1, key=jr.key(6))
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Every registered problem runs end to end with `--quick` and honours the output contract."""
 
+import dataclasses
 import json
 
 import equinox as eqx
@@ -89,9 +90,9 @@ class _Killed(Exception):
 def _fit_with_callback(callback):
     """`field_regimes.fit` with a `callback(step, record)` at every logging point."""
 
-    def fit(*args, **kwargs):
-        assert kwargs.get("callback") is None
-        return _REAL_FIT(*args, **kwargs, callback=callback)
+    def fit(*args, logging, **kwargs):
+        assert logging.callback is None
+        return _REAL_FIT(*args, **kwargs, logging=dataclasses.replace(logging, callback=callback))
 
     return fit
 

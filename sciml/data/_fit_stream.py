@@ -1,5 +1,6 @@
 """`fit_stream`: `sciml.train.fit` on batches read from host data by a `BatchStream`."""
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -8,9 +9,9 @@ from typing import Any
 
 import numpy as np
 import optax
-from jaxtyping import Int, PyTree
+from jaxtyping import PyTree
 
-from ..train import fit, FitResult
+from ..train import Checkpointing, Execution, fit, FitResult, Logging, Validation
 from ._stream import BatchStream
 
 
@@ -30,15 +31,15 @@ def fit_stream(
     model: PyTree,
     loss: Callable[..., Any],
     stream: BatchStream,
-    optimizer: optax.GradientTransformation | dict[str, Any],
+    optimizer: optax.GradientTransformation,
     *,
     steps: int,
-    val_ids: Int[np.ndarray, " v"] | None = None,
-    metrics: Callable[..., dict[str, Any]] | None = None,
-    val_batch_size: int | None = None,
-    checkpoint_dir: str | os.PathLike | None = None,
-    resume: bool = False,
-    **kwargs: Any,
+    state: PyTree | None = None,
+    filter_spec: PyTree | None = None,
+    validation: Validation | None = None,
+    checkpointing: Checkpointing | None = None,
+    logging: Logging = Logging(),
+    execution: Execution = Execution(),
 ) -> FitResult:
     """Trains with `sciml.train.fit` on batches that a [`BatchStream`][] reads from the host.
 
@@ -47,21 +48,19 @@ def fit_stream(
     draws samples from in-memory arrays; the loss, wrapped by the stream, swaps the ids
     for the samples read (ahead, on a background thread) from the file. Same compiled
     step, same order, same checkpoints: for the same `key` the result equals
-    `fit(model, loss, samples.read(ids), ...)` on in-memory data, and `resume=True`
+    `fit(model, loss, samples.read(ids), ...)` on in-memory data, and resuming
     continues bit-identically.
 
     **Arguments:**
 
-    - `model`, `optimizer`, `steps`: as for `sciml.train.fit`.
+    - `model`, `optimizer`, `steps`, `state`, `filter_spec`, `checkpointing`, `logging`,
+        `execution`: as for `sciml.train.fit`; the read-ahead starts at the checkpoint's
+        step when resuming.
     - `loss`: `loss(model, batch, key)` on host batches (dicts from [`Samples`][]).
     - `stream`: the batch stream; its `key` and `batch_size` are the run's.
-    - `val_ids`: validation sample ids; read on demand in chunks of `val_batch_size`
-        (default the stream's batch size).
-    - `metrics`: `metrics(model, batch) -> {name: scalar}` on validation batches.
-    - `checkpoint_dir`, `resume`: as for `fit`; the read-ahead starts at the
-        checkpoint's step.
-    - `**kwargs`: any other keyword of `sciml.train.fit` (`patience`, `keep_best`,
-        `monitor`, `quiet`, ...), except `key`, `batch_size`, `val_data`.
+    - `validation`: a `sciml.train.Validation` whose `data` are validation sample ids,
+        read on demand in chunks of its `batch_size` (default the stream's); its
+        `metrics(model, batch) -> {name: scalar}` see the samples read.
 
     **Returns:**
 
@@ -69,13 +68,17 @@ def fit_stream(
 
     **Raises:**
 
-    `ValueError` for a keyword the stream fixes, and whatever `fit` raises.
+    Whatever `fit` raises.
     """
-    fixed = {"key", "batch_size", "val_data", "data"} & set(kwargs)
-    if fixed:
-        raise ValueError(f"fit_stream takes {', '.join(sorted(fixed))} from the stream; do not pass it")
-    stream.start_at(_checkpoint_step(checkpoint_dir) if resume else 0)
-    val_data = None if val_ids is None else np.asarray(val_ids).astype(np.int32)
+    resume = checkpointing is not None and checkpointing.resume
+    stream.start_at(_checkpoint_step(checkpointing.directory) if resume else 0)
+    if validation is not None:
+        validation = dataclasses.replace(
+            validation,
+            data=np.asarray(validation.data).astype(np.int32),
+            batch_size=validation.batch_size or stream.batch_size,
+            metrics=None if validation.metrics is None else stream.metrics(validation.metrics),
+        )
     return fit(
         model,
         stream.loss(loss),
@@ -84,10 +87,10 @@ def fit_stream(
         steps=steps,
         key=stream.key,
         batch_size=stream.batch_size,
-        val_data=val_data,
-        val_batch_size=val_batch_size or stream.batch_size,
-        metrics=None if metrics is None else stream.metrics(metrics),
-        checkpoint_dir=checkpoint_dir,
-        resume=resume,
-        **kwargs,
+        state=state,
+        filter_spec=filter_spec,
+        validation=validation,
+        checkpointing=checkpointing,
+        logging=logging,
+        execution=execution,
     )

@@ -10,7 +10,7 @@ import optax
 from jaxtyping import PRNGKeyArray
 
 from .._results import RESULTS
-from ..train import fit, make_optimizer
+from ..train import Checkpointing, Execution, fit, Logging, make_optimizer
 from ._loss import PINNLoss
 from ._model import PINN
 from ._stage import AbstractStage, check_count, check_flag, check_number, StageOutput
@@ -59,13 +59,9 @@ class AbstractOptaxStage(AbstractStage):
             steps=self.steps,
             key=key,
             state=state,
-            checkpoint_dir=checkpoint_dir,
-            resume=resume,
-            quiet=quiet,
-            log_every=log_every,
-            callback=callback,
-            desc=f"pinn {self.name}",
-            on_nonfinite=self.on_nonfinite,
+            checkpointing=None if checkpoint_dir is None else Checkpointing(checkpoint_dir, resume=resume),
+            logging=Logging(every=log_every, quiet=quiet, callback=callback, desc=f"pinn {self.name}"),
+            execution=Execution(on_nonfinite=self.on_nonfinite),
         )
         losses = np.asarray(result.losses)
         return StageOutput(

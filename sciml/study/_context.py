@@ -48,7 +48,10 @@ class RunContext:
 
     @property
     def checkpoint_dir(self) -> Path:
-        """Where `sciml.train.fit` keeps its checkpoints; pass it with `resume=ctx.resume`."""
+        """Where `sciml.train.fit` keeps its checkpoints.
+
+        Pass it as `sciml.train.Checkpointing(ctx.checkpoint_dir, resume=ctx.resume)`.
+        """
         return self.out / "checkpoints"
 
     @property

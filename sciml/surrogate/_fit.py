@@ -13,7 +13,7 @@ from jaxtyping import Int, PRNGKeyArray
 from .. import nn
 from ..data import BatchStream, fit_normaliser, fit_stream, Samples, SimulationData, split_indices
 from ..nn import Normaliser
-from ..train import fit, FitResult
+from ..train import Checkpointing, fit, FitResult, Logging, make_optimizer, Validation
 from ._config import FitConfig, model_config
 from ._evaluate import loss, metrics
 from ._model import Surrogate
@@ -163,43 +163,41 @@ def train_surrogate(
     }
     if config.clip_norm is not None:
         optimizer["clip_norm"] = config.clip_norm
+    optimizer = make_optimizer(optimizer, steps=config.steps)
     has_val = len(plan.val_ids) > 0
-    common = dict(
-        steps=config.steps,
-        metrics=metrics if has_val else None,
-        monitor="relative_l2" if has_val else None,
-        val_every=config.val_every,
-        val_batch_size=plan.batch_size,
-        patience=config.patience,
-        keep_best=has_val,
-        checkpoint_dir=checkpoint_dir,
-        checkpoint_every=config.checkpoint_every,
-        resume=resume,
-        quiet=quiet,
-        callback=callback,
-        desc=f"fit {plan.name}",
-    )
     dtype = jnp.zeros(()).dtype
     samples = plan.samples
-    if data.lazy:
-        with BatchStream(
-            samples, plan.train_ids, plan.batch_size, key=plan.fit_key, prefetch=config.prefetch, dtype=dtype
-        ) as stream:
-            val_ids = plan.val_ids if has_val else None
-            return fit_stream(plan.surrogate, loss, stream, optimizer, val_ids=val_ids, **common)
 
     def host(ids):
         return {k: jnp.asarray(v, dtype) for k, v in samples.read(ids).items()}
 
+    # A stream validates on ids it reads on demand; in memory the samples are read once.
+    validation = None
+    if has_val:
+        validation = Validation(
+            plan.val_ids if data.lazy else host(plan.val_ids),
+            every=config.val_every,
+            batch_size=plan.batch_size,
+            metrics=metrics,
+            monitor="relative_l2",
+            patience=config.patience,
+            keep_best=True,
+        )
+    common = dict(
+        steps=config.steps,
+        validation=validation,
+        checkpointing=None
+        if checkpoint_dir is None
+        else Checkpointing(checkpoint_dir, every=config.checkpoint_every, resume=resume),
+        logging=Logging(quiet=quiet, callback=callback, desc=f"fit {plan.name}"),
+    )
+    if data.lazy:
+        with BatchStream(
+            samples, plan.train_ids, plan.batch_size, key=plan.fit_key, prefetch=config.prefetch, dtype=dtype
+        ) as stream:
+            return fit_stream(plan.surrogate, loss, stream, optimizer, **common)
     return fit(
-        plan.surrogate,
-        loss,
-        host(plan.train_ids),
-        optimizer,
-        key=plan.fit_key,
-        batch_size=plan.batch_size,
-        val_data=host(plan.val_ids) if has_val else None,
-        **common,
+        plan.surrogate, loss, host(plan.train_ids), optimizer, key=plan.fit_key, batch_size=plan.batch_size, **common
     )
 
 

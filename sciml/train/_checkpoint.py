@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +49,24 @@ def write_checkpoint(directory: str | os.PathLike, step: int, tree: PyTree, meta
     return directory / name
 
 
-def read_checkpoint(directory: str | os.PathLike, like: PyTree) -> tuple[PyTree, dict[str, Any]] | None:
+def read_checkpoint(
+    directory: str | os.PathLike, like: PyTree, check: Callable[[dict[str, Any]], None] | None = None
+) -> tuple[PyTree, dict[str, Any]] | None:
     """Read the current checkpoint into the structure of `like`; None when there is none.
+
+    **Arguments:**
+
+    - `directory`: the checkpoint folder.
+    - `like`: a pytree of the checkpoint's structure.
+    - `check`: called with the pointer's metadata before the arrays are read, so a
+        checkpoint of another run is refused by what differs, not by a shape mismatch.
 
     **Raises:**
 
     [`CheckpointError`][] naming the file when the pointer is damaged or points to a
     missing file, the checkpoint file is truncated or corrupt (its sha256 differs from
     the one recorded), or it does not fit `like` (written by another model or optimizer).
+    Whatever `check` raises (a checkpoint of another run).
     """
     directory = Path(directory)
     pointer = directory / POINTER
@@ -71,6 +82,8 @@ def read_checkpoint(directory: str | os.PathLike, like: PyTree) -> tuple[PyTree,
     # A bare file name: the pointer may not lead outside the checkpoint folder.
     if not isinstance(name, str) or Path(name).name != name or not isinstance(meta.get("step"), int):
         raise CheckpointError(f"{pointer} is damaged: no valid 'file' and 'step' entries; {_START_OVER}")
+    if check is not None:
+        check(meta)
     path = directory / name
     try:
         data = path.read_bytes()

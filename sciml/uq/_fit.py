@@ -1,12 +1,11 @@
 """`fit_ensemble`: `sciml.train.fit` with the filter spec and optimizer an ensemble needs."""
 
 from collections.abc import Mapping
-from typing import Any
 
 import optax
-from jaxtyping import PyTree
+from jaxtyping import PRNGKeyArray, PyTree
 
-from ..train import fit, FitResult
+from ..train import Checkpointing, Execution, fit, FitResult, Logging, Validation
 from ._ensemble import Ensemble
 from ._loss import EnsembleLoss
 from ._optim import member_optimizer
@@ -16,11 +15,16 @@ def fit_ensemble(
     ensemble: Ensemble,
     loss: EnsembleLoss,
     data: PyTree | None,
-    optimizer: optax.GradientTransformation | Mapping[str, Any],
+    optimizer: optax.GradientTransformation,
     *,
     steps: int,
+    key: PRNGKeyArray,
+    batch_size: int | None = None,
     filter_spec: PyTree | None = None,
-    **fit_kwargs: Any,
+    validation: Validation | None = None,
+    checkpointing: Checkpointing | None = None,
+    logging: Logging = Logging(),
+    execution: Execution = Execution(),
 ) -> FitResult:
     """Train every member of an ensemble at once with `sciml.train.fit`.
 
@@ -33,8 +37,8 @@ def fit_ensemble(
     gradient, and each follows the trajectory it would follow alone.
 
     The non-finite guard of `fit` looks at the summed loss, so a NaN in one member
-    raises (or, with `on_nonfinite="skip"`, skips the step) for all of them: a
-    diverging member is loud rather than silently dropped.
+    raises (or, with `Execution(on_nonfinite="skip")`, skips the step) for all of them:
+    a diverging member is loud rather than silently dropped.
 
     **Arguments:**
 
@@ -42,12 +46,13 @@ def fit_ensemble(
     - `loss`: an [`sciml.uq.EnsembleLoss`][].
     - `data`: the dataset (see `sciml.train.fit`); per-member weights go under a
         `"weights"` entry of shape `(N, K)` in a dict dataset.
-    - `optimizer`: an optax transformation or a `sciml.train.make_optimizer` config,
-        applied to each member separately.
-    - `steps`: the number of optimizer steps.
+    - `optimizer`: an optax transformation (see `sciml.train.make_optimizer`), applied
+        to each member separately.
+    - `steps`, `key`, `batch_size`, `checkpointing`, `logging`: as for `sciml.train.fit`.
     - `filter_spec`: the trainable leaves; default `ensemble.filter_spec`.
-    - `**fit_kwargs`: every other keyword of `sciml.train.fit` (`key`, `batch_size`,
-        `val_data`, `checkpoint_dir`, ...). Validation `metrics` receive the ensemble.
+    - `validation`: as for `sciml.train.fit`; its `metrics` receive the ensemble.
+    - `execution`: its `on_nonfinite` as for `fit`; members are placed on devices with
+        [`sciml.uq.shard_members`][], so it takes no mesh.
 
     **Returns:**
 
@@ -55,8 +60,8 @@ def fit_ensemble(
 
     **Raises:**
 
-    `TypeError` when `ensemble` or `loss` has the wrong type; whatever `fit` and
-    [`sciml.uq.member_optimizer`][] raise.
+    `TypeError` when `ensemble`, `loss` or `optimizer` has the wrong type; `ValueError`
+    for a data-parallel mesh; whatever `fit` and [`sciml.uq.member_optimizer`][] raise.
     """
     if not isinstance(ensemble, Ensemble):
         raise TypeError(f"fit_ensemble trains a sciml.uq.Ensemble, got {type(ensemble).__name__}")
@@ -64,12 +69,27 @@ def fit_ensemble(
         raise TypeError(
             f"fit_ensemble needs a sciml.uq.EnsembleLoss (wrap your member loss), got {type(loss).__name__}"
         )
-    if "mesh" in fit_kwargs and fit_kwargs["mesh"] is not None:
+    if isinstance(optimizer, Mapping):
+        raise TypeError(
+            "fit_ensemble takes an optax GradientTransformation, got a config mapping: build it with "
+            f"sciml.train.make_optimizer({dict(optimizer)!r}, steps={steps})"
+        )
+    if execution.mesh is not None:
         raise ValueError(
             "fit_ensemble shards members, not batches: place the ensemble with sciml.uq.shard_members "
             "instead of passing a data-parallel mesh"
         )
-    spec = ensemble.filter_spec if filter_spec is None else filter_spec
     return fit(
-        ensemble, loss, data, member_optimizer(optimizer, steps=steps), steps=steps, filter_spec=spec, **fit_kwargs
+        ensemble,
+        loss,
+        data,
+        member_optimizer(optimizer, steps=steps),
+        steps=steps,
+        key=key,
+        batch_size=batch_size,
+        filter_spec=ensemble.filter_spec if filter_spec is None else filter_spec,
+        validation=validation,
+        checkpointing=checkpointing,
+        logging=logging,
+        execution=execution,
     )
