@@ -88,9 +88,8 @@ def _fake_run(config, ctx):
         optax.sgd(config.learning_rate),
         steps=config.steps,
         key=ctx.key,
-        checkpoint_dir=ctx.checkpoint_dir,
-        resume=ctx.resume,
-        quiet=True,
+        checkpointing=sciml.train.Checkpointing(ctx.checkpoint_dir, resume=ctx.resume),
+        logging=sciml.train.Logging(quiet=True),
     )
     ctx.write_predictions(x=np.zeros(3))
     ctx.save_model(result.model)

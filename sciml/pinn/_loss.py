@@ -48,8 +48,7 @@ class PINNLoss(eqx.Module):
 
     ```python
     loss, state = eqx.nn.make_with_state(pinn.PINNLoss)(problem, {"residual": 8192}, key=k1)
-    result = sciml.train.fit(model, loss, None, {"name": "adam", "learning_rate": 1e-3},
-                             steps=5000, key=k2, state=state)
+    result = sciml.train.fit(model, loss, None, optax.adam(1e-3), steps=5000, key=k2, state=state)
     ```
 
     or run a schedule of optimizers with [`sciml.pinn.train`][].
