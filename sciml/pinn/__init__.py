@@ -16,13 +16,8 @@ from ._constraints import HardConstraint as HardConstraint
 from ._csg import Difference as Difference, Intersection as Intersection, Union as Union
 from ._derivatives import (
     AbstractDerivativeMethod as AbstractDerivativeMethod,
-    derivative as derivative,
-    derivatives as derivatives,
     Forward as Forward,
     ForwardOverReverse as ForwardOverReverse,
-    grad as grad,
-    hessian as hessian,
-    laplacian as laplacian,
     Reverse as Reverse,
     Taylor as Taylor,
     TrialFunction as TrialFunction,
@@ -38,6 +33,13 @@ from ._least_squares import (
 from ._loss import make_loss as make_loss, PINNLoss as PINNLoss
 from ._mesh import MeshBoundaryPart as MeshBoundaryPart, MeshDomain as MeshDomain
 from ._model import PINN as PINN
+from ._operators import (
+    derivative as derivative,
+    derivatives as derivatives,
+    grad as grad,
+    hessian as hessian,
+    laplacian as laplacian,
+)
 from ._optax_stages import (
     AbstractOptaxStage as AbstractOptaxStage,
     Adam as Adam,

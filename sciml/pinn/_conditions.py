@@ -11,8 +11,9 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._box import Box, Interval
-from ._derivatives import AbstractDerivativeMethod, derivative, grad
+from ._derivatives import AbstractDerivativeMethod
 from ._domain import AbstractDomain
+from ._operators import derivative, grad
 from ._space_time import SpaceTime
 
 
