@@ -190,3 +190,14 @@ def build_config(config_type: type, *updates: Mapping[str, Any]) -> Any:
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a config dataclass (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer (its name is what argparse's error shows)."""
+    value = int(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+positive_int.__name__ = "positive integer"

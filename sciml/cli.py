@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._config import positive_int
+
 
 _GROUP = "sciml.problems"  # as sciml.study's registry
 
@@ -38,16 +40,6 @@ def _non_negative_int(text: str) -> int:
 
 
 _non_negative_int.__name__ = "non-negative integer"  # argparse names the type in its error
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(text)
-    return value
-
-
-_positive_int.__name__ = "positive integer"
 
 
 def _make_parser() -> _Parser:
@@ -88,7 +80,7 @@ def _make_parser() -> _Parser:
     fit.add_argument(
         "--seed", type=_non_negative_int, default=0, help="seed for split, initialisation and batches (default 0)"
     )
-    fit.add_argument("--steps", type=_positive_int, default=None, help="override the number of training steps")
+    fit.add_argument("--steps", type=positive_int, default=None, help="override the number of training steps")
     fit.add_argument("--quiet", action="store_true", help="no progress output")
     fit.add_argument("--no-cache", action="store_true", help="do not use JAX's persistent compilation cache")
     fit.add_argument("--debug", action="store_true", help="show the Python traceback of an error")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._config import ConfigError
+from .._config import ConfigError, positive_int
 from ._registry import config_help, load_problem
 
 
@@ -41,15 +41,6 @@ def _out_folder(text: str) -> Path:
 
 _out_folder.__name__ = "folder (a non-empty path)"
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(text)
-    return value
-
-
-_positive_int.__name__ = "positive integer"
 
 _OUTPUTS = """outputs (in --out, default runs/PROBLEM):
   metrics.json     problem, seed, steps, wall_time_s, config and the metrics below
@@ -94,7 +85,7 @@ def _make_parser(prog: str, module: types.ModuleType | None) -> _Parser:
     )
     parser.add_argument("--out", type=_out_folder, default=None, help="output folder (default runs/PROBLEM)")
     parser.add_argument("--seed", type=_seed, default=0, help="seed for data and training (default 0)")
-    parser.add_argument("--steps", type=_positive_int, default=None, help="override the number of training steps")
+    parser.add_argument("--steps", type=positive_int, default=None, help="override the number of training steps")
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test budget (accuracy not meaningful)")
     parser.add_argument("--quiet", action="store_true", help="no progress output; the final metrics still print")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
